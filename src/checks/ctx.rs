@@ -1,0 +1,85 @@
+//! What a check can reach: the session, and recorders that put everything it does into
+//! its own evidence.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use jsonwebtoken::jwk::JwkSet;
+
+use super::Check;
+use crate::evidence::Evidence;
+use crate::http::Http;
+use crate::keycloak::admin::AdminClient;
+use crate::oauth::discovery::ProviderMetadata;
+use crate::session::{DeployedRealm, Session};
+
+/// The context of one check run.
+pub struct CheckCtx {
+    pub session: Arc<Session>,
+    pub check: Check,
+    pub evidence: Evidence,
+    http: Http,
+}
+
+impl CheckCtx {
+    pub fn new(session: Arc<Session>, check: Check) -> Self {
+        let evidence = Evidence::new();
+        let http = session.http.recording(&evidence);
+        Self {
+            session,
+            check,
+            evidence,
+            http,
+        }
+    }
+
+    /// HTTP client recording into this check's evidence.
+    pub fn http(&self) -> &Http {
+        &self.http
+    }
+
+    /// Admin API client recording into this check's evidence.
+    pub fn admin(&self) -> AdminClient {
+        self.session.admin.recording(&self.evidence)
+    }
+
+    /// Opens a named step of the evidence.
+    pub fn step(&self, name: impl Into<String>) {
+        self.evidence.step(name);
+    }
+
+    /// Adds a note to the current step.
+    pub fn note(&self, text: impl AsRef<str>) {
+        self.evidence.note(text);
+    }
+
+    /// The baseline realm, if it was deployed; otherwise an error naming REALM-01.
+    pub fn realm(&self) -> anyhow::Result<&DeployedRealm> {
+        let realm = &self.session.realm;
+        if let Some(why) = realm.unusable() {
+            anyhow::bail!(
+                "the realm {:?} is not usable: {why} (see REALM-01)",
+                realm.name
+            );
+        }
+        Ok(realm)
+    }
+
+    /// The realm's discovery document, fetched now (and recorded).
+    pub async fn discovery(&self) -> anyhow::Result<ProviderMetadata> {
+        let realm = self.realm()?;
+        ProviderMetadata::fetch(&self.http, &realm.discovery_url()).await
+    }
+
+    /// The realm's JWKS, fetched now through its discovery document.
+    pub async fn jwks(&self, meta: &ProviderMetadata) -> anyhow::Result<JwkSet> {
+        crate::oauth::jwt::fetch_jwks(&self.http, meta.jwks_uri()?).await
+    }
+
+    /// The secret of a client the realm file defines.
+    pub fn client_secret(&self, client_id: &str) -> anyhow::Result<crate::secret::Secret> {
+        self.realm()?
+            .client_secret(client_id)
+            .with_context(|| format!("the realm file defines no secret for client {client_id:?}"))
+    }
+}

@@ -1,0 +1,241 @@
+//! The catalogue: every check as a plain async function in a static table with a stable ID.
+//!
+//! A check states the behaviour it expects and its source (`spec`), observes the live
+//! system through its [`CheckCtx`], and returns a [`Verdict`]. Any `Err` it returns
+//! (a failed `ensure!`, a broken call) is a failure whose message is the error chain.
+//! Checks never know which backend runs the stack.
+
+mod ctx;
+mod realm;
+
+use std::future::Future;
+use std::pin::Pin;
+
+pub use ctx::CheckCtx;
+
+/// The areas of the catalogue, in report order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Area {
+    Realm,
+    Dcr,
+    Pkce,
+    Token,
+    Exchange,
+    Rs,
+    Mcp,
+    Storage,
+}
+
+impl Area {
+    pub const ALL: [Area; 8] = [
+        Area::Realm,
+        Area::Dcr,
+        Area::Pkce,
+        Area::Token,
+        Area::Exchange,
+        Area::Rs,
+        Area::Mcp,
+        Area::Storage,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Area::Realm => "REALM",
+            Area::Dcr => "DCR",
+            Area::Pkce => "PKCE",
+            Area::Token => "TOKEN",
+            Area::Exchange => "EXCHANGE",
+            Area::Rs => "RS",
+            Area::Mcp => "MCP",
+            Area::Storage => "STORAGE",
+        }
+    }
+}
+
+/// What a check is about: the component whose behaviour it judges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Subject {
+    Keycloak,
+    McpServer,
+    ResourceServer,
+    Realm,
+}
+
+impl Subject {
+    pub fn name(self) -> &'static str {
+        match self {
+            Subject::Keycloak => "keycloak",
+            Subject::McpServer => "mcp-server",
+            Subject::ResourceServer => "resource-server",
+            Subject::Realm => "realm",
+        }
+    }
+}
+
+/// Components a check needs running, beyond Keycloak (always started).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Need {
+    Browser,
+    McpServer,
+    ResourceServer,
+}
+
+/// What a check concluded.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// The expected behaviour was observed; the text says what was seen.
+    Pass(String),
+    /// The check could not run; the text says why.
+    Skip(String),
+}
+
+/// The result type of a check body: `Err` is a failure.
+pub type CheckResult = anyhow::Result<Verdict>;
+
+pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = CheckResult> + Send + 'a>>;
+
+/// A check function.
+pub type CheckFn = for<'a> fn(&'a CheckCtx) -> CheckFuture<'a>;
+
+/// One entry of the catalogue.
+#[derive(Clone, Copy)]
+pub struct Check {
+    /// Stable, never reused: area plus number (`DCR-03`).
+    pub id: &'static str,
+    pub title: &'static str,
+    pub area: Area,
+    /// The clause the expected behaviour comes from, e.g. `RFC7592-2.3`.
+    pub spec: &'static str,
+    pub subject: Subject,
+    pub needs: &'static [Need],
+    pub run: CheckFn,
+}
+
+impl Check {
+    /// The trial name: `<ID> <title>`, so libtest's substring filter works on both.
+    pub fn trial_name(&self) -> String {
+        format!("{} {}", self.id, self.title)
+    }
+}
+
+impl std::fmt::Debug for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Check").field("id", &self.id).finish()
+    }
+}
+
+/// Turns `async fn name(ctx: &CheckCtx) -> CheckResult` into a [`CheckFn`].
+#[macro_export]
+#[doc(hidden)]
+macro_rules! check_fn {
+    ($f:path) => {{
+        fn run<'a>(ctx: &'a $crate::checks::CheckCtx) -> $crate::checks::CheckFuture<'a> {
+            Box::pin($f(ctx))
+        }
+        run
+    }};
+}
+
+/// Passes with a message.
+pub fn pass(msg: impl Into<String>) -> CheckResult {
+    Ok(Verdict::Pass(msg.into()))
+}
+
+/// Skips with a reason.
+pub fn skip(reason: impl Into<String>) -> CheckResult {
+    Ok(Verdict::Skip(reason.into()))
+}
+
+/// The whole catalogue, in report order.
+pub fn catalogue() -> Vec<Check> {
+    [realm::CHECKS].concat()
+}
+
+/// A parsed `--only` selection.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Selection {
+    pub areas: Vec<Area>,
+    pub ids: Vec<String>,
+}
+
+impl Selection {
+    /// Parses `REALM,DCR-03`: area names (upper case, exact) and check IDs (exact).
+    pub fn parse(spec: &str, catalogue: &[Check]) -> Result<Self, String> {
+        let mut sel = Selection::default();
+        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if let Some(area) = Area::ALL.iter().find(|a| a.name() == item) {
+                sel.areas.push(*area);
+            } else if catalogue.iter().any(|c| c.id == item) {
+                sel.ids.push(item.to_owned());
+            } else {
+                let areas: Vec<&str> = Area::ALL.iter().map(|a| a.name()).collect();
+                return Err(format!(
+                    "--only: unknown area or check ID {item:?}; areas are {} and IDs look like \
+                     REALM-01 (see `run --list`)",
+                    areas.join(", ")
+                ));
+            }
+        }
+        if sel.areas.is_empty() && sel.ids.is_empty() {
+            return Err("--only: empty selection".into());
+        }
+        Ok(sel)
+    }
+
+    pub fn matches(&self, check: &Check) -> bool {
+        self.areas.contains(&check.area) || self.ids.iter().any(|i| i == check.id)
+    }
+}
+
+/// The components the given checks need.
+pub fn needs_of(checks: &[Check]) -> Vec<Need> {
+    let mut needs: Vec<Need> = checks
+        .iter()
+        .flat_map(|c| c.needs.iter().copied())
+        .collect();
+    needs.sort();
+    needs.dedup();
+    needs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_prefixed_by_their_area() {
+        let cat = catalogue();
+        let mut ids: Vec<&str> = cat.iter().map(|c| c.id).collect();
+        ids.sort();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(before, ids.len(), "duplicate check IDs");
+        for c in &cat {
+            let (area, num) = c.id.split_once('-').expect("ID has the form AREA-NN");
+            assert_eq!(area, c.area.name(), "{}", c.id);
+            assert!(
+                num.len() == 2 && num.chars().all(|d| d.is_ascii_digit()),
+                "{}",
+                c.id
+            );
+            assert!(!c.spec.is_empty() && !c.title.is_empty(), "{}", c.id);
+        }
+    }
+
+    #[test]
+    fn selection_accepts_areas_and_ids_and_refuses_unknown_names() {
+        let cat = catalogue();
+        let sel = Selection::parse("REALM,REALM-02", &cat).unwrap();
+        assert_eq!(sel.areas, vec![Area::Realm]);
+        assert_eq!(sel.ids, vec!["REALM-02".to_owned()]);
+        assert!(
+            Selection::parse("realm", &cat)
+                .unwrap_err()
+                .contains("unknown area")
+        );
+        assert!(Selection::parse("REALM-99", &cat).is_err());
+        assert!(Selection::parse(" , ", &cat).is_err());
+    }
+}

@@ -1,0 +1,110 @@
+//! The command line: `run`, `up`, `doctor`, and the tools of later issues.
+
+mod doctor;
+mod run;
+mod signals;
+mod up;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::StackArgs;
+
+#[derive(Parser)]
+#[command(
+    name = "mcp-authz-harness",
+    version,
+    about = "OAuth/MCP authorization conformance harness: Keycloak, nextcloud-mcp-server and a resource server, checked live"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Bring the stack up, run the catalogue, write report.json, report.md and junit.xml.
+    Run(RunArgs),
+    /// Bring the stack up, write stack.json into the run dir, and stay until Ctrl-C.
+    Up(UpArgs),
+    /// Say which prerequisites are present and how to install the missing ones.
+    Doctor(DoctorArgs),
+}
+
+/// `run`'s flags.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Comma list of areas (REALM, DCR, ...) and check IDs (DCR-03) to run.
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Where to write the reports.
+    #[arg(long, default_value = "target/conformance")]
+    pub report_dir: PathBuf,
+    /// Print the catalogue (libtest's `--list` format) and start nothing.
+    #[arg(long)]
+    pub list: bool,
+    /// How many checks run at once.
+    #[arg(long, env = "MCP_AUTHZ_HARNESS_JOBS", default_value_t = 4)]
+    pub jobs: usize,
+    /// Seconds one check may take.
+    #[arg(long, env = "MCP_AUTHZ_HARNESS_CHECK_TIMEOUT", default_value_t = 300)]
+    pub check_timeout: u64,
+    #[command(flatten)]
+    pub stack: StackArgs,
+}
+
+/// `up`'s flags.
+#[derive(clap::Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+}
+
+/// `doctor`'s flags.
+#[derive(clap::Args)]
+pub struct DoctorArgs {
+    /// The Keycloak version whose JDK requirement to check.
+    #[arg(long, env = "KEYCLOAK_VERSION", default_value = crate::config::DEFAULT_KEYCLOAK_VERSION)]
+    pub keycloak_version: String,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    init_tracing();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run::run(args).await,
+            Command::Up(args) => up::up(args).await,
+            Command::Doctor(args) => doctor::doctor(&args),
+        }
+    });
+    ExitCode::from(code)
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the default `info`.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

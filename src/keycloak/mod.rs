@@ -1,0 +1,5 @@
+//! Keycloak: its admin REST API, realm files, and the realm lint.
+
+pub mod admin;
+pub mod diff;
+pub mod realm;

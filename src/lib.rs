@@ -1,0 +1,28 @@
+//! mcp-authz-harness: brings up a real OAuth deployment of an MCP server (Keycloak as the
+//! authorization server, Nextcloud or its stand-in as the resource server, the reference
+//! `nextcloud-mcp-server`) and runs a conformance catalogue against it.
+//!
+//! The machinery ([`stack`], [`session`], [`runner`], [`report`]) is separate from the
+//! catalogue ([`checks`]): a check is a plain async function in a static table, and never
+//! knows which backend runs the stack.
+
+pub mod checks;
+pub mod cli;
+pub mod config;
+pub mod evidence;
+pub mod expectations;
+pub mod http;
+pub mod keycloak;
+pub mod oauth;
+pub mod progress;
+pub mod report;
+pub mod runner;
+pub mod secret;
+pub mod session;
+pub mod stack;
+
+pub use checks::{Area, Check, CheckCtx, Selection, catalogue};
+pub use report::{Report, Status};
+pub use secret::{Secret, SecretKind};
+pub use session::{Session, SessionOptions};
+pub use stack::{Backend, Stack, StackConfig};

@@ -1,0 +1,5 @@
+//! OAuth and OpenID Connect: discovery, JWKS and JWT validation, token calls.
+
+pub mod discovery;
+pub mod jwt;
+pub mod token;

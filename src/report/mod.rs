@@ -1,0 +1,155 @@
+//! Results: one [`Report`] per run, rendered as JSON, Markdown, JUnit XML and a terminal
+//! table. Every renderer reads the same structure; evidence in it is already redacted.
+
+mod junit;
+mod markdown;
+mod terminal;
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::checks::Check;
+use crate::evidence::Step;
+use crate::session::TeardownReport;
+
+pub use junit::render as render_junit;
+pub use markdown::render as render_markdown;
+pub use terminal::render as render_terminal;
+
+/// The final status of a check, after expectations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Skip,
+    /// Failed, as an expectations file says it does.
+    Xfail,
+    /// Passed although an expectations file says it fails: the file is stale.
+    Xpass,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Pass,
+        Status::Fail,
+        Status::Skip,
+        Status::Xfail,
+        Status::Xpass,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Skip => "skip",
+            Status::Xfail => "xfail",
+            Status::Xpass => "xpass",
+        }
+    }
+
+    /// Whether this status fails the run.
+    pub fn fails_run(self) -> bool {
+        matches!(self, Status::Fail | Status::Xpass)
+    }
+}
+
+/// One check's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckReport {
+    pub id: String,
+    pub title: String,
+    pub area: String,
+    pub spec: String,
+    pub component: String,
+    pub status: Status,
+    pub detail: String,
+    pub stand_in: bool,
+    pub evidence: Vec<Step>,
+    pub duration_ms: u64,
+}
+
+impl CheckReport {
+    pub fn new(check: &Check, status: Status, detail: String) -> Self {
+        Self {
+            id: check.id.to_owned(),
+            title: check.title.to_owned(),
+            area: check.area.name().to_owned(),
+            spec: check.spec.to_owned(),
+            component: check.subject.name().to_owned(),
+            status,
+            detail,
+            stand_in: false,
+            evidence: Vec::new(),
+            duration_ms: 0,
+        }
+    }
+}
+
+/// The whole run (`report.json`, `schema_version` 1).
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub backend: String,
+    pub realm: String,
+    pub components: Map<String, Value>,
+    pub keycloak_features: Vec<String>,
+    pub keycloak_argv: Vec<String>,
+    pub phases: Map<String, Value>,
+    pub summary: Map<String, Value>,
+    pub checks: Vec<CheckReport>,
+    pub teardown: TeardownReport,
+    /// Problems of the run itself (a stale expectations entry, ...): each fails the run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+impl Report {
+    /// Counts per status, every status present.
+    pub fn summarize(checks: &[CheckReport]) -> Map<String, Value> {
+        Status::ALL
+            .iter()
+            .map(|s| {
+                let n = checks.iter().filter(|c| c.status == *s).count();
+                (s.name().to_owned(), Value::from(n))
+            })
+            .collect()
+    }
+
+    /// Whether the run failed: a check failed or passed unexpectedly, teardown left
+    /// something behind, or the run has problems.
+    pub fn failed(&self) -> bool {
+        self.checks.iter().any(|c| c.status.fails_run())
+            || !self.teardown.is_clean()
+            || !self.problems.is_empty()
+    }
+
+    /// Whether any result depends on a stand-in.
+    pub fn uses_stand_in(&self) -> bool {
+        self.checks.iter().any(|c| c.stand_in)
+    }
+
+    /// Writes `report.json`, `report.md` and `junit.xml` into `dir`.
+    pub fn write_all(&self, dir: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the report dir {}", dir.display()))?;
+        let json = serde_json::to_string_pretty(self)?;
+        write(dir, "report.json", &json)?;
+        write(dir, "report.md", &render_markdown(self))?;
+        write(dir, "junit.xml", &render_junit(self)?)?;
+        Ok(())
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
+    let path = dir.join(name);
+    // Reports are built from redacted evidence; this is the last line of defence.
+    let text = crate::secret::redact(text);
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,140 @@
+//! Running checks against a session and assembling the report. Used by the CLI's `run`
+//! and by the `cargo test` harness alike.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use serde_json::{Map, Value};
+
+use crate::checks::{Check, CheckCtx, Need, Verdict};
+use crate::expectations::{Expectations, Raw};
+use crate::report::{CheckReport, Report};
+use crate::session::{Session, TeardownReport};
+
+/// Default limit of one check's run time.
+pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs one check: catches failures, panics and timeouts, applies expectations.
+pub async fn run_check(
+    session: &Arc<Session>,
+    check: Check,
+    expectations: &Expectations,
+    timeout: Duration,
+) -> CheckReport {
+    let ctx = CheckCtx::new(session.clone(), check);
+    let started = Instant::now();
+    let outcome = AssertUnwindSafe(tokio::time::timeout(timeout, (check.run)(&ctx)))
+        .catch_unwind()
+        .await;
+    let raw = match outcome {
+        Ok(Ok(Ok(Verdict::Pass(m)))) => Raw::Pass(m),
+        Ok(Ok(Ok(Verdict::Skip(m)))) => Raw::Skip(m),
+        Ok(Ok(Err(e))) => Raw::Fail(format!("{e:#}")),
+        Ok(Err(_)) => Raw::Fail(format!(
+            "the check did not finish within {}s; last step: {}",
+            timeout.as_secs(),
+            ctx.evidence
+                .steps()
+                .last()
+                .map(|s| s.name.clone())
+                .unwrap_or_else(|| "(none)".into())
+        )),
+        Err(panic) => Raw::Fail(format!("the check panicked: {}", panic_message(&*panic))),
+    };
+    let raw = match raw {
+        Raw::Pass(m) => Raw::Pass(crate::secret::redact(&m)),
+        Raw::Fail(m) => Raw::Fail(crate::secret::redact(&m)),
+        Raw::Skip(m) => Raw::Skip(crate::secret::redact(&m)),
+    };
+    let (status, detail) = expectations.apply(check.id, raw);
+    let mut report = CheckReport::new(&check, status, detail);
+    report.stand_in =
+        check.needs.contains(&Need::ResourceServer) && session.stack.resource_server_is_stand_in();
+    report.evidence = ctx.evidence.steps();
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    report
+}
+
+/// A check that could not run at all, recorded with its reason.
+pub fn not_run(check: &Check, status: crate::report::Status, reason: &str) -> CheckReport {
+    CheckReport::new(check, status, reason.to_owned())
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// Assembles the report of a finished (or interrupted) run.
+pub fn build_report(
+    session: &Session,
+    mut checks: Vec<CheckReport>,
+    teardown: TeardownReport,
+    problems: Vec<String>,
+) -> Report {
+    checks.sort_by_key(order_key);
+    let fmt = &time::format_description::well_known::Rfc3339;
+    let components: Map<String, Value> = session
+        .components()
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let phases: Map<String, Value> = session
+        .progress
+        .phases()
+        .into_iter()
+        .map(|(k, v)| (k, Value::from((v * 10.0).round() / 10.0)))
+        .collect();
+    Report {
+        schema_version: 1,
+        run_id: session.run.id.clone(),
+        started_at: session.run.started_at.format(fmt).unwrap_or_default(),
+        finished_at: time::OffsetDateTime::now_utc()
+            .format(fmt)
+            .unwrap_or_default(),
+        backend: session.stack.backend.name().to_owned(),
+        realm: format!("{} ({})", session.realm.name, session.realm.file.origin),
+        components,
+        keycloak_features: session.keycloak_features.clone(),
+        keycloak_argv: session.stack.keycloak_argv.clone(),
+        phases,
+        summary: Report::summarize(&checks),
+        checks,
+        teardown,
+        problems,
+    }
+}
+
+fn order_key(c: &CheckReport) -> (usize, String) {
+    let area = crate::checks::Area::ALL
+        .iter()
+        .position(|a| a.name() == c.area)
+        .unwrap_or(usize::MAX);
+    (area, c.id.clone())
+}
+
+/// The expectations of this session's subjects.
+pub fn load_expectations(
+    session: &Session,
+    dir: &std::path::Path,
+    catalogue: &[Check],
+) -> anyhow::Result<Expectations> {
+    use crate::checks::Subject;
+    let mut subjects = vec![
+        (Subject::Keycloak, session.stack.keycloak.version.clone()),
+        (Subject::Realm, session.realm.name.clone()),
+    ];
+    for (name, version) in session.components() {
+        match name.as_str() {
+            "mcp-server" => subjects.push((Subject::McpServer, version)),
+            "nextcloud" => subjects.push((Subject::ResourceServer, version)),
+            _ => {}
+        }
+    }
+    Expectations::load(dir, &subjects, catalogue)
+}

@@ -1,0 +1,131 @@
+//! Teardown: undo what the run created, stop what it started, and measure what is left.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::Session;
+use crate::stack::process;
+
+/// What teardown did and what it found left over. Anything left fails the run.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct TeardownReport {
+    /// Processes still carrying the run marker after every component was stopped.
+    pub processes_left: u32,
+    /// Registered clients deleted through RFC 7592.
+    pub clients_deleted: u32,
+    /// Registered clients whose RFC 7592 delete failed and that the admin API removed.
+    pub clients_deleted_by_admin_fallback: u32,
+    /// Clients in the realm that were neither in the realm file nor there before the run.
+    pub clients_left: u32,
+    /// Directories the run created that still exist (the run dir, unless `--keep`).
+    pub dirs_left: u32,
+    /// What went wrong or was found, one line each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl TeardownReport {
+    /// Whether teardown left anything behind or had to fall back.
+    pub fn is_clean(&self) -> bool {
+        self.processes_left == 0
+            && self.clients_left == 0
+            && self.dirs_left == 0
+            && self.clients_deleted_by_admin_fallback == 0
+    }
+}
+
+pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> TeardownReport {
+    let started = std::time::Instant::now();
+    let mut report = TeardownReport::default();
+    measure_clients_left(session, &mut report).await;
+    let logs: Vec<PathBuf> = session
+        .stack
+        .log_files()
+        .await
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    session.stack.stop().await;
+    let left = process::processes_with_marker(&session.run.id);
+    report.processes_left = left.len() as u32;
+    for (pid, cmd) in &left {
+        report
+            .notes
+            .push(format!("process {pid} still running after stop: {cmd}"));
+    }
+    process::kill_marked(&session.run.id);
+    if let Some(dir) = copy_logs_to {
+        copy_logs(&logs, dir);
+    }
+    if session.run.keep {
+        for log in &logs {
+            redact_in_place(log);
+        }
+    }
+    report.dirs_left = session.run.finish();
+    session.progress.phase_done("teardown", started.elapsed());
+    report
+}
+
+/// `clients_left`, measured through the admin API before Keycloak stops.
+async fn measure_clients_left(session: &Session, report: &mut TeardownReport) {
+    let realm = &session.realm;
+    if realm.unusable().is_some() {
+        return;
+    }
+    match session.admin.clients(&realm.name).await {
+        Ok(live) => {
+            let file = realm.file_client_ids();
+            for c in live {
+                if !session.clients_before.contains(&c.client_id) && !file.contains(&c.client_id) {
+                    report.clients_left += 1;
+                    report.notes.push(format!(
+                        "client {} ({}) left in realm {}",
+                        c.client_id,
+                        c.name.unwrap_or_default(),
+                        realm.name
+                    ));
+                }
+            }
+        }
+        Err(e) => {
+            report.clients_left += 1;
+            report.notes.push(format!(
+                "could not list the clients left in {}: {e:#}",
+                realm.name
+            ));
+        }
+    }
+}
+
+/// Copies logs, redacted, into `dir`.
+pub(super) fn copy_logs(logs: &[PathBuf], dir: &Path) {
+    if logs.is_empty() {
+        return;
+    }
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        tracing::warn!("cannot create {}: {e}", dir.display());
+        return;
+    }
+    for log in logs {
+        let Some(name) = log.file_name() else {
+            continue;
+        };
+        match std::fs::read(log) {
+            Ok(bytes) => {
+                let text = crate::secret::redact(&String::from_utf8_lossy(&bytes));
+                if let Err(e) = std::fs::write(dir.join(name), text) {
+                    tracing::warn!("cannot copy {}: {e}", log.display());
+                }
+            }
+            Err(e) => tracing::warn!("cannot read {}: {e}", log.display()),
+        }
+    }
+}
+
+fn redact_in_place(log: &Path) {
+    if let Ok(bytes) = std::fs::read(log) {
+        let _ = std::fs::write(log, crate::secret::redact(&String::from_utf8_lossy(&bytes)));
+    }
+}

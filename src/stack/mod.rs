@@ -1,0 +1,179 @@
+//! Bringing the system under test up and down.
+//!
+//! A backend decides where the components come from (processes on this machine,
+//! containers, or an already running deployment); the rest of the harness sees only the
+//! [`Stack`]: endpoints, versions, and the processes to stop.
+
+pub mod containers;
+pub mod external;
+pub mod native;
+pub mod ports;
+pub mod process;
+pub mod run;
+pub mod wait;
+pub mod watchdog;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+
+use crate::checks::Need;
+use crate::progress::Progress;
+use crate::secret::Secret;
+use process::ManagedProcess;
+use run::RunContext;
+
+pub use native::keycloak::{BuildOptions, KeycloakOptions};
+
+/// The environment variable every child process of a run carries, set to the run id.
+pub const RUN_MARKER_VAR: &str = "MCP_AUTHZ_HARNESS_RUN";
+
+/// Where the components come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// Processes on this machine: Keycloak from its distribution, the MCP server from a
+    /// venv, Chromium, and the Nextcloud stand-in.
+    Native,
+    /// Containers through a Docker daemon.
+    Containers,
+    /// An already running deployment, reached by URL.
+    External,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Native => "native",
+            Backend::Containers => "containers",
+            Backend::External => "external",
+        }
+    }
+}
+
+/// An already running Keycloak and its admin credentials.
+#[derive(Clone, Debug)]
+pub struct ExternalKeycloak {
+    pub url: String,
+    pub admin_user: String,
+    pub admin_password: Secret,
+}
+
+/// What to bring up.
+#[derive(Clone, Debug)]
+pub struct StackConfig {
+    pub backend: Backend,
+    pub keycloak: KeycloakOptions,
+    pub external: Option<ExternalKeycloak>,
+    pub needs: Vec<Need>,
+}
+
+impl StackConfig {
+    pub fn boot_timeout(&self) -> Duration {
+        self.keycloak.boot_timeout
+    }
+}
+
+/// Keycloak as the rest of the harness sees it.
+#[derive(Clone, Debug)]
+pub struct KeycloakEndpoint {
+    pub base_url: String,
+    pub admin_user: String,
+    pub admin_password: Secret,
+    pub version: String,
+}
+
+/// The running system under test.
+pub struct Stack {
+    pub backend: Backend,
+    pub keycloak: KeycloakEndpoint,
+    /// Component name to version, as the report's `components` shows them.
+    pub components: Vec<(String, String)>,
+    pub keycloak_argv: Vec<String>,
+    processes: Mutex<Vec<ManagedProcess>>,
+}
+
+/// The stack could not be brought up (the run exits with status 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct StackError {
+    pub message: String,
+    /// Logs worth copying into the report dir.
+    pub logs: Vec<PathBuf>,
+}
+
+impl StackError {
+    pub fn new(err: anyhow::Error) -> Self {
+        let logs = err
+            .downcast_ref::<wait::NotReady>()
+            .and_then(|n| n.log_path.clone())
+            .into_iter()
+            .collect();
+        Self {
+            message: format!("{err:#}"),
+            logs,
+        }
+    }
+}
+
+impl Stack {
+    /// Brings up what `cfg` asks for.
+    pub async fn up(
+        run: &RunContext,
+        cfg: &StackConfig,
+        progress: &Progress,
+    ) -> Result<Stack, StackError> {
+        let result = match cfg.backend {
+            Backend::Native => native::up(run, cfg, progress).await,
+            Backend::External => external::up(cfg).await,
+            Backend::Containers => containers::up(cfg).await,
+        };
+        result.map_err(StackError::new)
+    }
+
+    pub(crate) fn new(
+        backend: Backend,
+        keycloak: KeycloakEndpoint,
+        components: Vec<(String, String)>,
+        keycloak_argv: Vec<String>,
+        processes: Vec<ManagedProcess>,
+    ) -> Self {
+        Self {
+            backend,
+            keycloak,
+            components,
+            keycloak_argv,
+            processes: Mutex::new(processes),
+        }
+    }
+
+    /// Whether the resource server is the harness's Nextcloud stand-in.
+    pub fn resource_server_is_stand_in(&self) -> bool {
+        self.components
+            .iter()
+            .any(|(k, v)| k == "nextcloud" && v == "stand-in")
+    }
+
+    /// Adds a process started after the stack came up (it is stopped with the rest).
+    pub async fn adopt(&self, process: ManagedProcess) {
+        self.processes.lock().await.push(process);
+    }
+
+    /// Log files of the processes this run started, by component name.
+    pub async fn log_files(&self) -> Vec<(String, PathBuf)> {
+        self.processes
+            .lock()
+            .await
+            .iter()
+            .map(|p| (p.name().to_owned(), p.log_path().to_owned()))
+            .collect()
+    }
+
+    /// Stops every process, last started first.
+    pub async fn stop(&self) {
+        let mut processes = self.processes.lock().await;
+        while let Some(mut p) = processes.pop() {
+            p.stop(Duration::from_secs(10)).await;
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The catalogue under `cargo test`: one session, every check a trial.
+//!
+//! `main` owns the session: it brings up only what the selected trials need, runs them
+//! through libtest-mimic (names `<ID> <title>`, so `cargo test --test conformance -- DCR-`
+//! works), tears down explicitly, writes the reports into `target/conformance`, and
+//! returns libtest's exit code (or 1 when teardown left something behind).
+//!
+//! Settings come from the environment (see README): KEYCLOAK_VERSION, KEYCLOAK_HOME,
+//! MCP_AUTHZ_HARNESS_BACKEND, ...
+
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use mcp_authz_harness::checks::{Check, catalogue, needs_of};
+use mcp_authz_harness::config::{StackArgs, expectations_dir};
+use mcp_authz_harness::expectations::Expectations;
+use mcp_authz_harness::progress::Progress;
+use mcp_authz_harness::report::{CheckReport, Status};
+use mcp_authz_harness::session::Session;
+use mcp_authz_harness::stack::Backend;
+use mcp_authz_harness::{runner, stack};
+
+fn main() -> ExitCode {
+    mcp_authz_harness::cli::init_tracing();
+    let args = Arguments::from_args();
+    let all = catalogue();
+    if args.list {
+        let trials = all
+            .iter()
+            .map(|c| Trial::test(c.trial_name(), || Ok(())))
+            .collect();
+        return libtest_mimic::run(&args, trials).exit_code();
+    }
+    let selected: Vec<Check> = all
+        .iter()
+        .filter(|c| !args.is_filtered_out(&Trial::test(c.trial_name(), || Ok(()))))
+        .copied()
+        .collect();
+    if selected.is_empty() {
+        return libtest_mimic::run(&args, Vec::new()).exit_code();
+    }
+    let settings = match StackArgs::from_env() {
+        Ok(s) => s,
+        Err(e) => return fail_early(&format!("{e:#}")),
+    };
+    if std::env::var_os("NEXTEST").is_some() && settings.backend != Backend::External {
+        return fail_early(
+            "cargo-nextest runs each trial in its own process, which would boot Keycloak once per check. \
+             Run the catalogue as one process with `cargo test --test conformance`, exclude it from nextest \
+             (`cargo nextest run -E 'not binary(conformance)'`), or point it at a running stack with \
+             MCP_AUTHZ_HARNESS_BACKEND=external (see `mcp-authz-harness up`).",
+        );
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let report_dir = std::env::var_os("MCP_AUTHZ_HARNESS_REPORT_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/conformance")
+        });
+    let opts = match settings.session_options(needs_of(&selected)) {
+        Ok(o) => o,
+        Err(e) => return fail_early(&format!("{e:#}")),
+    };
+    let progress = Arc::new(Progress::new());
+    let session = match runtime.block_on(Session::start(&opts, progress, &report_dir)) {
+        Ok(s) => s,
+        Err(e) => return fail_early(&format!("the stack could not be brought up:\n{e}")),
+    };
+    install_signal_teardown(&runtime, &session, &report_dir);
+    let (expectations, problems) =
+        match runner::load_expectations(&session, &expectations_dir(), &all) {
+            Ok(ex) => {
+                let p = ex.problems.clone();
+                (ex, p)
+            }
+            Err(e) => (Expectations::default(), vec![format!("{e:#}")]),
+        };
+    let expectations = Arc::new(expectations);
+    let results = Arc::new(Mutex::new(Vec::<CheckReport>::new()));
+    let trials = all
+        .iter()
+        .map(|check| trial(*check, &runtime, &session, &expectations, &results))
+        .collect();
+    let started = std::time::Instant::now();
+    let conclusion = libtest_mimic::run(&args, trials);
+    session.progress.phase_done("checks", started.elapsed());
+    let results = std::mem::take(&mut *results.lock().unwrap_or_else(|e| e.into_inner()));
+    let failed = results.iter().any(|r| r.status.fails_run());
+    let logs = report_dir.join("logs");
+    let teardown = runtime.block_on(session.teardown(failed.then_some(logs.as_path())));
+    let report = runner::build_report(&session, results, teardown, problems);
+    session.progress.finish();
+    if let Err(e) = report.write_all(&report_dir) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    print_run_summary(&report, &report_dir);
+    if report.failed() && !conclusion.has_failed() {
+        return ExitCode::FAILURE;
+    }
+    conclusion.exit_code()
+}
+
+/// One trial: runs the check on the session's runtime and maps the final status to
+/// libtest's (xfail passes, skip is ignored with its reason, fail and xpass fail).
+fn trial(
+    check: Check,
+    runtime: &tokio::runtime::Runtime,
+    session: &Arc<Session>,
+    expectations: &Arc<Expectations>,
+    results: &Arc<Mutex<Vec<CheckReport>>>,
+) -> Trial {
+    let (handle, session, expectations, results) = (
+        runtime.handle().clone(),
+        session.clone(),
+        expectations.clone(),
+        results.clone(),
+    );
+    Trial::ignorable_test(check.trial_name(), move || {
+        let timeout = Duration::from_secs(
+            std::env::var("MCP_AUTHZ_HARNESS_CHECK_TIMEOUT")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(300),
+        );
+        let report = handle.block_on(runner::run_check(&session, check, &expectations, timeout));
+        let (status, detail) = (report.status, report.detail.clone());
+        results
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(report);
+        match status {
+            Status::Pass => Ok(Completion::Completed),
+            Status::Xfail => {
+                eprintln!(
+                    "{}: expected failure: {}",
+                    check.id,
+                    detail.lines().next().unwrap_or_default()
+                );
+                Ok(Completion::Completed)
+            }
+            Status::Skip => Ok(Completion::ignored_with(detail)),
+            Status::Fail | Status::Xpass => {
+                Err(Failed::from(format!("{}: {detail}", status.name())))
+            }
+        }
+    })
+}
+
+/// On SIGINT/SIGTERM: tear down, write what is known, exit 130.
+fn install_signal_teardown(
+    runtime: &tokio::runtime::Runtime,
+    session: &Arc<Session>,
+    report_dir: &std::path::Path,
+) {
+    let session = session.clone();
+    let logs = report_dir.join("logs");
+    runtime.spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+        eprintln!("signal received: tearing down (nothing will be left behind)");
+        let report = session.teardown(Some(&logs)).await;
+        eprintln!("teardown: {report:?}");
+        std::process::exit(130);
+    });
+}
+
+fn print_run_summary(report: &mcp_authz_harness::Report, dir: &std::path::Path) {
+    let s = &report.summary;
+    let t = &report.teardown;
+    println!(
+        "conformance: {} pass, {} fail, {} skip, {} xfail, {} xpass; teardown: {} processes, {} clients, {} dirs left; reports in {}",
+        s["pass"],
+        s["fail"],
+        s["skip"],
+        s["xfail"],
+        s["xpass"],
+        t.processes_left,
+        t.clients_left,
+        t.dirs_left,
+        dir.display()
+    );
+    for p in &report.problems {
+        println!("problem: {p}");
+    }
+    for n in &t.notes {
+        println!("teardown: {n}");
+    }
+}
+
+fn fail_early(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    let _ = stack::RUN_MARKER_VAR;
+    ExitCode::FAILURE
+}
