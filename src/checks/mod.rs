@@ -6,6 +6,7 @@
 //! Checks never know which backend runs the stack.
 
 mod ctx;
+mod dcr;
 mod realm;
 
 use std::future::Future;
@@ -150,7 +151,7 @@ pub fn skip(reason: impl Into<String>) -> CheckResult {
 
 /// The whole catalogue, in report order.
 pub fn catalogue() -> Vec<Check> {
-    [realm::CHECKS].concat()
+    [realm::CHECKS, dcr::CHECKS].concat()
 }
 
 /// A parsed `--only` selection.

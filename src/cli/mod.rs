@@ -3,6 +3,7 @@
 mod doctor;
 mod run;
 mod signals;
+mod sweep;
 mod up;
 
 use std::path::PathBuf;
@@ -31,6 +32,32 @@ enum Command {
     Up(UpArgs),
     /// Say which prerequisites are present and how to install the missing ones.
     Doctor(DoctorArgs),
+    /// Delete clients that earlier runs registered and left behind (e.g. after SIGKILL).
+    Sweep(SweepArgs),
+}
+
+/// `sweep`'s flags.
+#[derive(clap::Args)]
+pub struct SweepArgs {
+    /// Keycloak's base URL.
+    #[arg(long, env = "KEYCLOAK_URL")]
+    pub keycloak_url: String,
+    /// The realm to sweep.
+    #[arg(long, default_value = "nextcloud-mcp")]
+    pub realm: String,
+    /// The admin user (master realm).
+    #[arg(long, env = "KEYCLOAK_ADMIN_USER")]
+    pub admin_user: String,
+    /// The name of the environment variable holding the admin password.
+    #[arg(long, env = "KEYCLOAK_ADMIN_PASSWORD_ENV")]
+    pub admin_password_env: String,
+    /// Only clients registered longer ago than this (30m, 0s, 2h, 1d); the default leaves
+    /// a concurrent run alone.
+    #[arg(long, default_value = "30m")]
+    pub older_than: String,
+    /// Delete them (without it, only list).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// `run`'s flags.
@@ -93,6 +120,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run::run(args).await,
             Command::Up(args) => up::up(args).await,
             Command::Doctor(args) => doctor::doctor(&args),
+            Command::Sweep(args) => sweep::sweep(args).await,
         }
     });
     ExitCode::from(code)
@@ -106,5 +134,6 @@ pub fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

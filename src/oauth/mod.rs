@@ -1,5 +1,6 @@
 //! OAuth and OpenID Connect: discovery, JWKS and JWT validation, token calls.
 
+pub mod dcr;
 pub mod discovery;
 pub mod jwt;
 pub mod token;

@@ -1,12 +1,14 @@
 //! A session: the stack brought up once, the realm deployed, the resources the checks
 //! create, and a teardown that removes all of it and measures what is left.
 
+mod clients;
 mod realm;
 mod teardown;
 
 use std::path::Path;
 use std::sync::Arc;
 
+pub use clients::{CLIENT_NAME_PREFIX, ClientRegistry, client_name, parse_client_name};
 pub use realm::{DeployedRealm, RealmSource};
 pub use teardown::TeardownReport;
 
@@ -39,6 +41,10 @@ pub struct Session {
     pub setup: Evidence,
     pub progress: Arc<Progress>,
     pub keycloak_features: Vec<String>,
+    /// Clients this run registered (deleted at teardown).
+    pub clients: Arc<ClientRegistry>,
+    /// Realms imported next to the baseline (deleted at teardown), by name.
+    variants: tokio::sync::Mutex<Vec<Arc<DeployedRealm>>>,
     /// Client ids in the realm once it was deployed, before any check ran.
     clients_before: Vec<String>,
     teardown: tokio::sync::Mutex<Option<TeardownReport>>,
@@ -128,6 +134,8 @@ impl Session {
                 setup,
                 progress,
                 keycloak_features,
+                clients: Arc::new(ClientRegistry::default()),
+                variants: tokio::sync::Mutex::new(Vec::new()),
                 clients_before,
                 teardown: tokio::sync::Mutex::new(None),
             }),
@@ -145,6 +153,62 @@ impl Session {
         let report = teardown::run(self, copy_logs_to).await;
         *done = Some(report.clone());
         report
+    }
+
+    /// Registers a client (RFC 7591) in `realm` and records it for deletion at teardown
+    /// the moment it exists. A `client_name` carrying the run id and time is added unless
+    /// the metadata names the client.
+    ///
+    /// The request runs as its own task: if the caller is cancelled (Ctrl-C, a check
+    /// timeout) after the request left, the answer is still read and the client recorded,
+    /// and teardown waits for such answers before it deletes.
+    pub async fn register_client(
+        &self,
+        http: &Http,
+        realm: &DeployedRealm,
+        metadata: &serde_json::Value,
+        initial_access_token: Option<&crate::secret::Secret>,
+    ) -> anyhow::Result<crate::oauth::dcr::DcrOutcome> {
+        use crate::oauth::dcr::{self, DcrOutcome};
+        let endpoint = format!("{}/clients-registrations/openid-connect", realm.issuer());
+        let metadata = clients::with_client_name(metadata, &self.run.id);
+        let (registry, http, realm_name) = (self.clients.clone(), http.clone(), realm.name.clone());
+        let token = initial_access_token.cloned();
+        let in_flight = registry.begin();
+        let task = tokio::spawn(async move {
+            let _in_flight = in_flight;
+            let outcome = dcr::register(&http, &endpoint, &metadata, token.as_ref()).await;
+            if let Ok(DcrOutcome::Client { registration, .. }) = &outcome {
+                registry.record(&realm_name, registration);
+            }
+            outcome
+        });
+        task.await?
+    }
+
+    /// A realm imported next to the baseline under `name`, made from the baseline file by
+    /// `change`; imported once per session and deleted at teardown.
+    pub async fn realm_variant(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut serde_json::Value),
+        evidence: &Evidence,
+    ) -> anyhow::Result<Arc<DeployedRealm>> {
+        let mut variants = self.variants.lock().await;
+        if let Some(v) = variants.iter().find(|v| v.name == name) {
+            return Ok(v.clone());
+        }
+        let mut json = crate::keycloak::realm::renamed(&self.realm.file.json, name);
+        change(&mut json);
+        let origin = format!("{} (variant {name})", self.realm.file.origin);
+        let file = RealmFile::parse(&json.to_string(), &origin, None)?;
+        let deployed = realm::import(&self.admin, &file, evidence).await?;
+        if let Some(why) = deployed.unusable() {
+            anyhow::bail!("the realm variant {name} did not import: {why}");
+        }
+        let deployed = Arc::new(deployed);
+        variants.push(deployed.clone());
+        Ok(deployed)
     }
 
     /// Whether teardown has started or finished (checks stop early then).

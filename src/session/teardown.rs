@@ -20,6 +20,8 @@ pub struct TeardownReport {
     pub clients_left: u32,
     /// Directories the run created that still exist (the run dir, unless `--keep`).
     pub dirs_left: u32,
+    /// Realms imported next to the baseline that could not be deleted.
+    pub realms_left: u32,
     /// What went wrong or was found, one line each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -31,6 +33,7 @@ impl TeardownReport {
         self.processes_left == 0
             && self.clients_left == 0
             && self.dirs_left == 0
+            && self.realms_left == 0
             && self.clients_deleted_by_admin_fallback == 0
     }
 }
@@ -38,7 +41,24 @@ impl TeardownReport {
 pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> TeardownReport {
     let started = std::time::Instant::now();
     let mut report = TeardownReport::default();
+    if !session
+        .clients
+        .settle(std::time::Duration::from_secs(30))
+        .await
+    {
+        report
+            .notes
+            .push("a registration request was still unanswered after 30s".into());
+    }
+    let cleanup = session
+        .clients
+        .delete_all(&session.http, &session.admin)
+        .await;
+    report.clients_deleted = cleanup.deleted;
+    report.clients_deleted_by_admin_fallback = cleanup.deleted_by_admin_fallback;
+    report.notes.extend(cleanup.notes);
     measure_clients_left(session, &mut report).await;
+    delete_variants(session, &mut report).await;
     let logs: Vec<PathBuf> = session
         .stack
         .log_files()
@@ -66,6 +86,17 @@ pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> Teard
     report.dirs_left = session.run.finish();
     session.progress.phase_done("teardown", started.elapsed());
     report
+}
+
+async fn delete_variants(session: &Session, report: &mut TeardownReport) {
+    for variant in session.variants.lock().await.drain(..) {
+        if let Err(e) = session.admin.delete_realm(&variant.name).await {
+            report.realms_left += 1;
+            report
+                .notes
+                .push(format!("realm {} not deleted: {e:#}", variant.name));
+        }
+    }
 }
 
 /// `clients_left`, measured through the admin API before Keycloak stops.

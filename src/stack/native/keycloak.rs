@@ -195,6 +195,7 @@ async fn prepare_build(
         dist.version,
         opts.args().join(" ")
     ));
+    remove_stale_staging(&builds);
     let staging = builds.join(format!("staging-{:08x}", rand::random::<u32>()));
     let home = assemble_home(&staging, dist, &dist.home.join("lib/quarkus"))?;
     let mut cmd = Command::new("/bin/sh");
@@ -234,6 +235,15 @@ async fn prepare_build(
     let _ = std::fs::remove_dir_all(&staging);
     progress.phase_done("provision.keycloak-build", started.elapsed());
     Ok(prepared)
+}
+
+/// Staging dirs of builds that were interrupted (we hold the lock, so none is in use).
+fn remove_stale_staging(builds: &Path) {
+    for entry in std::fs::read_dir(builds).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("staging-") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The run's own Keycloak home, built from the pristine distribution and a prepared build.

@@ -1,0 +1,109 @@
+//! `sweep`: remove clients that runs registered and never deleted (a run killed with
+//! SIGKILL cannot delete its clients; its watchdog can only stop processes).
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::SweepArgs;
+use crate::http::{DEFAULT_TIMEOUT, Http};
+use crate::keycloak::admin::AdminClient;
+use crate::secret::{Secret, SecretKind};
+use crate::session::parse_client_name;
+
+pub async fn sweep(args: SweepArgs) -> u8 {
+    match run(&args).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    }
+}
+
+async fn run(args: &SweepArgs) -> anyhow::Result<()> {
+    let older_than = parse_duration(&args.older_than)?;
+    let password = std::env::var(&args.admin_password_env).map_err(|_| {
+        anyhow::anyhow!(
+            "--admin-password-env {0}: the environment variable {0} is not set",
+            args.admin_password_env
+        )
+    })?;
+    let admin = AdminClient::new(
+        Http::new(DEFAULT_TIMEOUT),
+        &args.keycloak_url,
+        &args.admin_user,
+        Secret::new(SecretKind::Password, password),
+    );
+    let now = OffsetDateTime::now_utc();
+    let clients = admin.clients(&args.realm).await?;
+    let (mut found, mut deleted, mut young) = (0, 0, 0);
+    for c in clients {
+        let Some((run_id, created)) = c.name.as_deref().and_then(parse_client_name) else {
+            continue;
+        };
+        let age = now - created;
+        if age < older_than {
+            young += 1;
+            continue;
+        }
+        found += 1;
+        println!(
+            "{}  run {run_id}  created {created}  ({}s old)",
+            c.client_id,
+            age.whole_seconds()
+        );
+        if args.yes {
+            let resp = admin.delete_client(&args.realm, &c.id).await?;
+            anyhow::ensure!(
+                resp.status == 204,
+                "deleting {}: {}",
+                c.client_id,
+                resp.summary()
+            );
+            deleted += 1;
+        }
+    }
+    println!(
+        "sweep: {found} harness client(s) older than {} in realm {}; {deleted} deleted; {young} younger left alone{}",
+        args.older_than,
+        args.realm,
+        if args.yes || found == 0 {
+            ""
+        } else {
+            " (pass --yes to delete)"
+        }
+    );
+    Ok(())
+}
+
+/// `30m`, `0s`, `2h`, `1d`, or plain seconds.
+pub fn parse_duration(s: &str) -> anyhow::Result<time::Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| {
+        anyhow::anyhow!("--older-than {s:?}: expected a duration like 30m, 0s, 2h or 1d")
+    })?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => anyhow::bail!("--older-than {s:?}: unknown unit {unit:?}; use s, m, h or d"),
+    };
+    Ok(time::Duration::try_from(Duration::from_secs(secs))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("30m").unwrap(), time::Duration::minutes(30));
+        assert_eq!(parse_duration("0s").unwrap(), time::Duration::ZERO);
+        assert_eq!(parse_duration("45").unwrap(), time::Duration::seconds(45));
+        assert!(parse_duration("5w").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+}

@@ -1,0 +1,223 @@
+//! Helpers for tests that drive the built binary as a user would.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use mcp_authz_harness::stack::process::processes_with_marker;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Tests that boot Keycloak take turns.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mcp-authz-harness");
+
+/// A running `mcp-authz-harness` with its stderr (and stdout) read line by line.
+pub struct Harness {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Harness {
+    pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let report = tempfile::tempdir().unwrap().keep();
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .envs(env.iter().copied())
+            .env("CI", "true")
+            .env("MCP_AUTHZ_HARNESS_REPORT_DIR", &report)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if args.first() == Some(&"run") {
+            cmd.arg("--report-dir").arg(&report);
+        }
+        let mut child = cmd.spawn().expect("the harness binary starts");
+        let (tx, rx) = channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Self {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line containing `needle`; panics with everything seen on timeout.
+    pub fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> String {
+        if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line containing {needle:?} within {}s; output so far:\n{}",
+                    timeout.as_secs(),
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    /// The run id and run dir from the `run <id> in <dir>` line.
+    pub fn run_started(&mut self) -> (String, PathBuf) {
+        let line = self.wait_for_line("run 2", Duration::from_secs(30));
+        let rest = &line[line.find("run 2").unwrap() + 4..];
+        let (id, dir) = rest.split_once(" in ").unwrap();
+        (id.trim().to_owned(), PathBuf::from(dir.trim()))
+    }
+
+    /// `up`'s stack.json, once it printed the path.
+    pub fn stack_json(&mut self, timeout: Duration) -> serde_json::Value {
+        let line = self.wait_for_line("stack.json", timeout);
+        let path = line.trim();
+        let meta = std::fs::metadata(path).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            0o600,
+            "stack.json must be private"
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    pub fn wait_until(&mut self, timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !cond() {
+            self.drain();
+            assert!(
+                Instant::now() < deadline,
+                "waited {}s for {what}; output:\n{}",
+                timeout.as_secs(),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).unwrap();
+    }
+
+    /// Waits for the process to exit (killing it on timeout, and failing).
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.drain();
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                self.drain();
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "the harness did not exit within {}s; output:\n{}",
+                    timeout.as_secs(),
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Ok(l) = self.lines.try_recv() {
+            self.seen.push(l);
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.seen.join("\n")
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// No process with the run's marker and no run dir, within `grace`.
+pub fn assert_nothing_left(run_id: &str, run_dir: &std::path::Path, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    loop {
+        let procs = processes_with_marker(run_id);
+        if procs.is_empty() && !run_dir.exists() {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "left behind after {}s: processes {procs:?}, run dir exists: {}",
+                grace.as_secs(),
+                run_dir.exists()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Runs `sweep` against the realm and returns its output.
+pub fn sweep(kc: &str, admin: &str, password: &str, extra: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args([
+            "sweep",
+            "--keycloak-url",
+            kc,
+            "--admin-user",
+            admin,
+            "--admin-password-env",
+            "SWEEP_ADMIN_PASSWORD",
+        ])
+        .args(extra)
+        .env("SWEEP_ADMIN_PASSWORD", password)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sweep failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The count in sweep's summary line.
+pub fn sweep_count(out: &str) -> u32 {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("sweep: "))
+        .expect("a summary line");
+    line["sweep: ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}

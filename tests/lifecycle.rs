@@ -1,0 +1,195 @@
+//! Nothing outlives a run: the panic, SIGINT and SIGKILL paths, against a real Keycloak.
+//!
+//! Each test boots Keycloak, so they run one at a time (a static lock) to keep boot times
+//! sane on a small machine. They measure what is left the way the contract says: processes
+//! by the run marker in /proc, the run directory on disk, and clients in Keycloak itself.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Harness, serial, sweep};
+use mcp_authz_harness::checks::{Area, Check, CheckCtx, CheckResult, Subject};
+use mcp_authz_harness::config::StackArgs;
+use mcp_authz_harness::progress::Progress;
+use mcp_authz_harness::session::Session;
+use mcp_authz_harness::stack::process::processes_with_marker;
+use mcp_authz_harness::{check_fn, runner};
+use serde_json::json;
+
+#[test]
+fn sigint_while_keycloak_boots_leaves_nothing() {
+    let _serial = serial();
+    let mut h = Harness::spawn(&["run", "--only", "REALM"], &[]);
+    let (run_id, run_dir) = h.run_started();
+    h.wait_until(
+        Duration::from_secs(120),
+        "a Keycloak process with the run marker",
+        || {
+            processes_with_marker(&run_id)
+                .iter()
+                .any(|(_, cmd)| cmd.contains("java"))
+        },
+    );
+    h.signal(nix::sys::signal::Signal::SIGINT);
+    let status = h.wait(Duration::from_secs(60));
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "exit status after SIGINT; stderr:\n{}",
+        h.stderr()
+    );
+    common::assert_nothing_left(&run_id, &run_dir, Duration::from_secs(15));
+}
+
+#[test]
+fn sigkill_of_the_harness_leaves_nothing() {
+    let _serial = serial();
+    let mut h = Harness::spawn(&["run", "--only", "REALM"], &[]);
+    let (run_id, run_dir) = h.run_started();
+    h.wait_for_line("phase boot.keycloak", Duration::from_secs(240));
+    assert!(
+        !processes_with_marker(&run_id).is_empty(),
+        "Keycloak should be running"
+    );
+    h.signal(nix::sys::signal::Signal::SIGKILL);
+    h.wait(Duration::from_secs(10));
+    // Only the watchdog can clean up now.
+    common::assert_nothing_left(&run_id, &run_dir, Duration::from_secs(20));
+}
+
+async fn registers_then_panics(ctx: &CheckCtx) -> CheckResult {
+    let realm = ctx.realm()?;
+    let metadata = json!({"redirect_uris": ["http://127.0.0.1:9/cb"], "token_endpoint_auth_method": "client_secret_post"});
+    ctx.session
+        .register_client(ctx.http(), realm, &metadata, None)
+        .await?
+        .client("registration")?;
+    panic!("deliberate panic after registering a client");
+}
+
+const PANICKY: Check = Check {
+    id: "DCR-99",
+    title: "registers a client, then panics",
+    area: Area::Dcr,
+    spec: "test",
+    subject: Subject::Keycloak,
+    needs: &[],
+    run: check_fn!(registers_then_panics),
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_check_fails_and_teardown_still_deletes_its_client() {
+    let _serial = serial();
+    let opts = StackArgs::from_env()
+        .unwrap()
+        .session_options(vec![])
+        .unwrap();
+    let report_dir = tempfile::tempdir().unwrap();
+    let session = Session::start(
+        &opts,
+        Arc::new(Progress::with_spinner(false)),
+        report_dir.path(),
+    )
+    .await
+    .expect("the stack comes up");
+    let (run_id, run_dir) = (session.run.id.clone(), session.run.dir.clone());
+    let report = runner::run_check(
+        &session,
+        PANICKY,
+        &Default::default(),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(report.status, mcp_authz_harness::Status::Fail);
+    assert!(
+        report.detail.contains("panicked: deliberate panic"),
+        "{}",
+        report.detail
+    );
+    let teardown = session.teardown(None).await;
+    assert_eq!(teardown.clients_deleted, 1, "{teardown:?}");
+    assert_eq!(teardown.clients_left, 0, "{teardown:?}");
+    assert!(teardown.is_clean(), "{teardown:?}");
+    common::assert_nothing_left(&run_id, &run_dir, Duration::from_secs(5));
+}
+
+/// Against a Keycloak that `up` keeps running: a run interrupted with SIGINT deletes its
+/// clients; a run killed with SIGKILL leaves clients that `sweep` finds and removes.
+#[test]
+fn interrupted_and_killed_runs_against_up_and_sweep() {
+    let _serial = serial();
+    let mut up = Harness::spawn(&["up"], &[]);
+    let stack = up.stack_json(Duration::from_secs(240));
+    let kc = stack["keycloak"]["url"].as_str().unwrap().to_owned();
+    let admin = stack["keycloak"]["admin_user"].as_str().unwrap().to_owned();
+    let password = stack["keycloak"]["admin_password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let external = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--backend",
+            "external",
+            "--keycloak-url",
+            &kc,
+            "--admin-user",
+            &admin,
+        ];
+        args.extend([
+            "--admin-password-env",
+            "LIFECYCLE_ADMIN_PASSWORD",
+            "--only",
+            "DCR",
+            "--jobs",
+            "2",
+        ]);
+        args.extend_from_slice(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let env = [("LIFECYCLE_ADMIN_PASSWORD", password.as_str())];
+
+    // SIGINT while checks run: the orderly teardown deletes every client it registered.
+    let args = external(&[]);
+    let mut h = Harness::spawn(&args.iter().map(String::as_str).collect::<Vec<_>>(), &env);
+    h.wait_for_line("pass  DCR-01", Duration::from_secs(60));
+    h.signal(nix::sys::signal::Signal::SIGINT);
+    let status = h.wait(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(130), "stderr:\n{}", h.stderr());
+    let listed = sweep(&kc, &admin, &password, &["--older-than", "0s"]);
+    assert!(
+        listed.contains("sweep: 0 harness client(s)"),
+        "after SIGINT: {listed}"
+    );
+
+    // SIGKILL while checks run: nothing can delete the clients but sweep.
+    let mut h = Harness::spawn(&args.iter().map(String::as_str).collect::<Vec<_>>(), &env);
+    h.wait_for_line("pass  DCR-01", Duration::from_secs(60));
+    h.signal(nix::sys::signal::Signal::SIGKILL);
+    h.wait(Duration::from_secs(10));
+    let listed = sweep(&kc, &admin, &password, &["--older-than", "0s"]);
+    let found: u32 = common::sweep_count(&listed);
+    assert!(found >= 1, "a killed run should leave clients: {listed}");
+    let swept = sweep(&kc, &admin, &password, &["--older-than", "0s", "--yes"]);
+    assert!(swept.contains(&format!("{found} deleted")), "{swept}");
+    let again = sweep(&kc, &admin, &password, &["--older-than", "0s"]);
+    assert!(again.contains("sweep: 0 harness client(s)"), "{again}");
+    // The default (30m) leaves a concurrent run's fresh clients alone.
+    assert!(
+        sweep(&kc, &admin, &password, &[]).contains("sweep: 0 harness client(s) older than 30m")
+    );
+
+    let run_id = stack["run_id"].as_str().unwrap().to_owned();
+    let run_dir = std::path::PathBuf::from(stack["run_dir"].as_str().unwrap());
+    up.signal(nix::sys::signal::Signal::SIGINT);
+    let status = up.wait(Duration::from_secs(60));
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "up after SIGINT; stderr:\n{}",
+        up.stderr()
+    );
+    common::assert_nothing_left(&run_id, &run_dir, Duration::from_secs(5));
+}
