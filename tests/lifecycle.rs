@@ -79,9 +79,15 @@ const PANICKY: Check = Check {
     run: check_fn!(registers_then_panics),
 };
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_panicking_check_fails_and_teardown_still_deletes_its_client() {
+#[test]
+fn a_panicking_check_fails_and_teardown_still_deletes_its_client() {
     let _serial = serial();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(panicking_check_scenario());
+}
+
+async fn panicking_check_scenario() {
     let opts = StackArgs::from_env()
         .unwrap()
         .session_options(vec![])
