@@ -139,11 +139,19 @@ async fn create(ctx: &CheckCtx) -> CheckResult {
         "redirect_uris not echoed: {}",
         m["redirect_uris"]
     );
+    // RFC 7591 §3.2.1 lets the server replace a requested value, as long as the response
+    // says what was registered; a client-secret method is what this client asked for.
+    let method = m["token_endpoint_auth_method"].as_str().unwrap_or_default();
     ensure!(
-        m["token_endpoint_auth_method"] == "client_secret_post",
-        "token_endpoint_auth_method not echoed: {}",
-        m["token_endpoint_auth_method"]
+        matches!(method, "client_secret_post" | "client_secret_basic"),
+        "token_endpoint_auth_method is {method:?}, expected a client-secret method"
     );
+    let replaced = if method == "client_secret_post" {
+        String::new()
+    } else {
+        ctx.note(format!("the server replaced token_endpoint_auth_method client_secret_post with {method}"));
+        format!(" (token_endpoint_auth_method replaced by {method}, as RFC 7591 §3.2.1 allows)")
+    };
     for g in ["authorization_code", "refresh_token", "client_credentials"] {
         ensure!(
             m["grant_types"]
@@ -154,7 +162,7 @@ async fn create(ctx: &CheckCtx) -> CheckResult {
         );
     }
     pass(format!(
-        "201 with client_id {}, a secret, the RFC 7592 handles and the metadata echoed",
+        "201 with client_id {}, a secret, the RFC 7592 handles and the metadata echoed{replaced}",
         reg.client_id
     ))
 }

@@ -154,6 +154,34 @@ pub fn catalogue() -> Vec<Check> {
     [realm::CHECKS, dcr::CHECKS].concat()
 }
 
+/// `docs/catalogue.md`: the catalogue as a table per area, generated from [`catalogue`].
+pub fn catalogue_markdown() -> String {
+    let mut md = String::from(
+        "# Catalogue\n\nGenerated from the check table (`src/checks/`); a test fails when this file is stale \
+         (`UPDATE_DOCS=1 cargo test --test docs` rewrites it). Each check states the behaviour it expects and \
+         the clause that behaviour comes from; `component` is what the check judges.\n",
+    );
+    for area in Area::ALL {
+        let checks: Vec<Check> = catalogue().into_iter().filter(|c| c.area == area).collect();
+        if checks.is_empty() {
+            continue;
+        }
+        md.push_str(&format!("\n## {}\n\n| ID | title | spec | component | needs |\n|---|---|---|---|---|\n", area.name()));
+        for c in checks {
+            let needs: Vec<String> = c.needs.iter().map(|n| format!("{n:?}").to_lowercase()).collect();
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                c.id,
+                c.title.replace('|', "\\|"),
+                c.spec,
+                c.subject.name(),
+                if needs.is_empty() { "keycloak".to_owned() } else { format!("keycloak, {}", needs.join(", ")) }
+            ));
+        }
+    }
+    md
+}
+
 /// A parsed `--only` selection.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Selection {

@@ -1,0 +1,18 @@
+//! Generated documentation stays in step with the code.
+
+use std::path::Path;
+
+#[test]
+fn docs_catalogue_md_is_up_to_date() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/catalogue.md");
+    let want = mcp_authz_harness::checks::catalogue_markdown();
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &want).unwrap();
+        return;
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/catalogue.md is stale; regenerate it with `UPDATE_DOCS=1 cargo test --test docs`"
+    );
+}
