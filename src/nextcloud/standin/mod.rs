@@ -19,6 +19,9 @@ mod ocs;
 mod router;
 mod state;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 
