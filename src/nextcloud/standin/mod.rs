@@ -1,0 +1,166 @@
+//! A strict stand-in for Nextcloud, for the native backend (no Nextcloud can be installed
+//! there): a small axum server on `127.0.0.1:0` that logs users in the way Nextcloud with
+//! `user_oidc` does, for real, against the live Keycloak's keys, and serves the endpoints
+//! the reference MCP server uses (status, OCS user and capabilities, Login Flow v2, app
+//! password deletion, Notes API v1).
+//!
+//! Strictness is the point: a stand-in that accepts a bad token hides the very failures
+//! the suite exists to find. Where Nextcloud's exact answer is unknown, the stand-in
+//! takes the stricter one and says so in the handler's doc comment.
+
+mod accounts;
+mod auth;
+mod bearer;
+mod keys;
+mod log;
+mod login_flow;
+mod notes;
+mod ocs;
+mod router;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use bearer::user_id_for_sub;
+pub use log::{AuthKind, RecordedRequest};
+
+use bearer::BearerValidator;
+use state::StandInState;
+
+/// How the stand-in trusts Keycloak: user_oidc's provider settings.
+#[derive(Clone, Debug)]
+pub struct StandInConfig {
+    /// The Keycloak realm's OIDC discovery URL.
+    pub discovery_url: String,
+    /// The provider's client id, which a token's `aud` must name (`nextcloud`).
+    pub client_id: String,
+    /// user_oidc's database id of the provider, part of the derived user ids (1).
+    pub provider_db_id: u32,
+    /// How long discovery and JWKS are cached (user_oidc: one hour).
+    pub jwks_cache: Duration,
+}
+
+impl StandInConfig {
+    /// The reference configuration against `discovery_url`.
+    pub fn new(discovery_url: impl Into<String>) -> Self {
+        Self {
+            discovery_url: discovery_url.into(),
+            client_id: "nextcloud".into(),
+            provider_db_id: 1,
+            jwks_cache: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Timings tests shorten; the defaults are Nextcloud's.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timings {
+    /// A Login Flow v2 expires after 20 minutes.
+    pub(crate) flow_ttl: Duration,
+    /// An unknown `kid` re-fetches the JWKS at most once a minute.
+    pub(crate) kid_refetch_interval: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            flow_ttl: Duration::from_secs(1200),
+            kid_refetch_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A running stand-in. [`StandIn::stop`] shuts it down; dropping it aborts the server.
+pub struct StandIn {
+    base_url: String,
+    state: Arc<StandInState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl StandIn {
+    /// Binds `127.0.0.1:0` and serves. Fetches nothing until the first bearer token.
+    pub async fn start(cfg: StandInConfig) -> anyhow::Result<StandIn> {
+        Self::start_with(cfg, Timings::default()).await
+    }
+
+    pub(crate) async fn start_with(
+        cfg: StandInConfig,
+        timings: Timings,
+    ) -> anyhow::Result<StandIn> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the Nextcloud stand-in to 127.0.0.1:0")?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let bearer = BearerValidator::new(
+            cfg.discovery_url,
+            cfg.client_id,
+            cfg.provider_db_id,
+            cfg.jwks_cache,
+            timings.kid_refetch_interval,
+        );
+        let state = Arc::new(StandInState::new(
+            base_url.clone(),
+            bearer,
+            timings.flow_ttl,
+        ));
+        let app = router::router(state.clone());
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::warn!("the Nextcloud stand-in stopped serving: {e}");
+            }
+        });
+        tracing::info!("Nextcloud stand-in listening on {base_url}");
+        Ok(StandIn {
+            base_url,
+            state,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// Every request received so far, in order, redacted.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.log.snapshot()
+    }
+
+    /// Stops accepting, lets requests in flight finish (5 s at most), then ends.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(mut server) = self.server.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut server)
+                .await
+                .is_err()
+        {
+            tracing::warn!("the Nextcloud stand-in did not stop within 5 s; aborting it");
+            server.abort();
+        }
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
