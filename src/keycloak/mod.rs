@@ -2,4 +2,5 @@
 
 pub mod admin;
 pub mod diff;
+pub mod model;
 pub mod realm;
