@@ -1,9 +1,10 @@
-//! The command line: `run`, `up`, `doctor`, and the tools of later issues.
+//! The command line: `run`, `up`, `doctor`, `validate-realm`, and the tools of later issues.
 
 mod doctor;
 mod run;
 mod signals;
 mod up;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ enum Command {
     Up(UpArgs),
     /// Say which prerequisites are present and how to install the missing ones.
     Doctor(DoctorArgs),
+    /// Lint a realm file (and, unless --static-only, diff it live against the baseline).
+    ValidateRealm(validate::ValidateArgs),
 }
 
 /// `run`'s flags.
@@ -93,6 +96,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run::run(args).await,
             Command::Up(args) => up::up(args).await,
             Command::Doctor(args) => doctor::doctor(&args),
+            Command::ValidateRealm(args) => validate::validate(args).await,
         }
     });
     ExitCode::from(code)
