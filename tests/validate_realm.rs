@@ -197,3 +197,45 @@ fn an_unreachable_mcp_url_exits_2_naming_it() {
         stderr(&out)
     );
 }
+
+#[tokio::test]
+async fn scopes_listed_by_the_mcp_server_but_undefined_are_warnings() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/.well-known/oauth-protected-resource"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "resource": format!("{}/mcp", server.uri()),
+            "scopes_supported": ["openid", "notes.read", "offline_access"]
+        })))
+        .mount(&server)
+        .await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-authz-harness"))
+        .args([
+            "validate-realm",
+            "fixtures/realms/lint-11-undefined-mcp-scope.json",
+        ])
+        .args([
+            "--static-only",
+            "--format",
+            "json",
+            "--mcp-url",
+            &server.uri(),
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["findings"],
+        serde_json::json!([{
+            "rule": "LINT-11",
+            "severity": "warning",
+            "path": "clientScopes[notes.read]",
+            "message": report["findings"][0]["message"]
+        }])
+    );
+}

@@ -269,7 +269,7 @@ impl Realm {
     pub fn load(path: &Path) -> anyhow::Result<(RealmFile, Realm)> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             anyhow::anyhow!(
-                "cannot read the realm file {}: {e}. Check the path",
+                "cannot read the realm file {}: {e}. Check the path (a readable UTF-8 JSON file)",
                 path.display()
             )
         })?;

@@ -8,10 +8,26 @@
 //! [`super::diff`]: object keys joined with `.` (attribute keys keep their own dots:
 //! `clients[nextcloud-mcp-server].attributes.standard.token.exchange.enabled`), and a list
 //! element in brackets by its identity: `clientId` for clients, `name` for client scopes,
-//! `username` for users, `name/subType` for registration policies, `name` for client
-//! policies. An element whose identity is missing or shared with another element of its
+//! `username` for users, `name/subType` for registration policies (abbreviated to
+//! `components.ClientRegistrationPolicy[Trusted Hosts/anonymous]`), `name` for protocol
+//! mappers. An element whose identity is missing or shared with another element of its
 //! list is named by its 0-based index instead (`clients[3]`). Lists of plain values
-//! (redirect URIs, credentials) are indexed.
+//! (redirect URIs, credentials) are indexed. Something the realm lacks is named where it
+//! would be (`clientScopes[notes.read]`, `clients` for a missing client).
+//!
+//! | rule | severity | finds |
+//! |---|---|---|
+//! | LINT-01 | error (near miss), warning, info (26.7 only) | client attribute keys Keycloak does not know |
+//! | LINT-02 | error | token exchange on, no audience mapper reaching the tokens it receives |
+//! | LINT-03 | error (public), warning (confidential) | authorization code flow without PKCE S256 |
+//! | LINT-04 | error (`*`, host wildcards), warning (non-loopback path or port wildcards) | redirect URI wildcards |
+//! | LINT-05 | error, info (masked) | literal secrets that look like examples or defaults |
+//! | LINT-06 | error, warning | anonymous DCR refused from loopback, or left unguarded |
+//! | LINT-07 | warning | `offline_access` not optional for the MCP server's client |
+//! | LINT-08 | error | a service account on a public client |
+//! | LINT-09 | error | duplicate `clientId` |
+//! | LINT-10 | error | duplicate client scope name |
+//! | LINT-11 | warning | a scope the MCP server lists that the realm does not define |
 
 mod attributes;
 mod duplicates;
@@ -89,51 +105,31 @@ pub struct Rule {
 
 /// Every rule, in the order findings are reported.
 pub const RULES: &[Rule] = &[
-    Rule {
-        id: "LINT-01",
-        title: "client attribute keys Keycloak knows",
-    },
-    Rule {
-        id: "LINT-02",
-        title: "a token-exchange client is in the audience of the tokens it receives",
-    },
-    Rule {
-        id: "LINT-03",
-        title: "PKCE is enforced with S256",
-    },
-    Rule {
-        id: "LINT-04",
-        title: "no redirect URI wildcards beyond loopback",
-    },
-    Rule {
-        id: "LINT-05",
-        title: "no example or default secrets",
-    },
-    Rule {
-        id: "LINT-06",
-        title: "anonymous DCR is accepted from loopback",
-    },
-    Rule {
-        id: "LINT-07",
-        title: "offline_access is an optional scope of the MCP server's client",
-    },
-    Rule {
-        id: "LINT-08",
-        title: "no service account on a public client",
-    },
-    Rule {
-        id: "LINT-09",
-        title: "clientIds are unique",
-    },
-    Rule {
-        id: "LINT-10",
-        title: "client scope names are unique",
-    },
-    Rule {
-        id: "LINT-11",
-        title: "the realm defines every scope the MCP server uses",
-    },
+    rule("LINT-01", "client attribute keys Keycloak knows"),
+    rule(
+        "LINT-02",
+        "a token-exchange client is in the audience of the tokens it receives",
+    ),
+    rule("LINT-03", "PKCE is enforced with S256"),
+    rule("LINT-04", "no redirect URI wildcards beyond loopback"),
+    rule("LINT-05", "no example or default secrets"),
+    rule("LINT-06", "anonymous DCR is accepted from loopback"),
+    rule(
+        "LINT-07",
+        "offline_access is an optional scope of the MCP server's client",
+    ),
+    rule("LINT-08", "no service account on a public client"),
+    rule("LINT-09", "clientIds are unique"),
+    rule("LINT-10", "client scope names are unique"),
+    rule(
+        "LINT-11",
+        "the realm defines every scope the MCP server uses",
+    ),
 ];
+
+const fn rule(id: &'static str, title: &'static str) -> Rule {
+    Rule { id, title }
+}
 
 /// Runs every rule; findings come rule by rule, each rule's in file order.
 pub fn lint(realm: &Realm, opts: &LintOptions) -> Vec<Finding> {
