@@ -1,10 +1,11 @@
-//! The command line: `run`, `up`, `doctor`, and the tools of later issues.
+//! The command line: `run`, `up`, `doctor`, `validate-realm`, and the tools of later issues.
 
 mod doctor;
 mod run;
 mod signals;
 mod sweep;
 mod up;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +35,8 @@ enum Command {
     Doctor(DoctorArgs),
     /// Delete clients that earlier runs registered and left behind (e.g. after SIGKILL).
     Sweep(SweepArgs),
+    /// Lint a realm file (and, unless --static-only, diff it live against the baseline).
+    ValidateRealm(validate::ValidateArgs),
 }
 
 /// `sweep`'s flags.
@@ -121,6 +124,7 @@ pub fn main() -> ExitCode {
             Command::Up(args) => up::up(args).await,
             Command::Doctor(args) => doctor::doctor(&args),
             Command::Sweep(args) => sweep::sweep(args).await,
+            Command::ValidateRealm(args) => validate::validate(args).await,
         }
     });
     ExitCode::from(code)

@@ -2,4 +2,6 @@
 
 pub mod admin;
 pub mod diff;
+pub mod lint;
+pub mod model;
 pub mod realm;

@@ -1,0 +1,257 @@
+//! `validate-realm PATH`: lint a realm file and, unless `--static-only`, diff it live
+//! against the baseline realm.
+//!
+//! Exit status: 0 no error finding and no regression; 1 an error finding or a
+//! regression; 2 invalid input (a missing file, malformed JSON, JSON that is not a
+//! realm, a value of the wrong type, an unreachable `--mcp-url`), with a message on
+//! stderr naming the file or URL, the position or JSON path, and what to do.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow, bail};
+use serde_json::Value;
+
+use crate::config::DEFAULT_KEYCLOAK_VERSION;
+use crate::http::{DEFAULT_TIMEOUT, Http};
+use crate::keycloak::lint::report::ValidationReport;
+use crate::keycloak::lint::{DEFAULT_MCP_CLIENT, LintOptions, lint};
+use crate::keycloak::model::Realm;
+use crate::keycloak::realm::RealmFile;
+
+/// `validate-realm`'s flags.
+#[derive(clap::Args)]
+pub struct ValidateArgs {
+    /// The realm file to validate (a realm export; `${MCP_HARNESS_...}` placeholders allowed).
+    pub path: PathBuf,
+    /// The realm to compare with in the live diff [default: the built-in baseline,
+    /// keycloak/realm-export.json].
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Only lint the file: start no Keycloak.
+    #[arg(long)]
+    pub static_only: bool,
+    /// The MCP server's URL: the scopes its protected resource metadata lists
+    /// (RFC 9728 `scopes_supported`) are checked against the realm (LINT-11).
+    #[arg(long)]
+    pub mcp_url: Option<String>,
+    /// The clientId of the MCP server's own client (LINT-07).
+    #[arg(long, default_value = DEFAULT_MCP_CLIENT)]
+    pub mcp_client: String,
+    /// The Keycloak version the live diff runs against.
+    #[arg(long, env = "KEYCLOAK_VERSION", default_value = DEFAULT_KEYCLOAK_VERSION)]
+    pub keycloak_version: String,
+    /// How to print the report.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Output formats of the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+    Junit,
+}
+
+/// Runs the command; returns the exit status.
+pub async fn validate(args: ValidateArgs) -> u8 {
+    let rendered = match build_report(&args).await {
+        Ok(report) => render(&report, args.format).map(|text| (text, report.fails())),
+        Err(e) => Err(e),
+    };
+    match rendered {
+        Ok((text, fails)) => {
+            print!("{text}");
+            u8::from(fails)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    }
+}
+
+async fn build_report(args: &ValidateArgs) -> anyhow::Result<ValidationReport> {
+    let (file, realm) = Realm::load(&args.path)?;
+    let baseline = match &args.baseline {
+        Some(path) => Realm::load(path).context("--baseline")?.0,
+        None => RealmFile::baseline(),
+    };
+    let mcp_scopes = match &args.mcp_url {
+        Some(url) => Some(fetch_scopes_supported(&Http::new(DEFAULT_TIMEOUT), url).await?),
+        None => None,
+    };
+    let opts = LintOptions {
+        mcp_client: args.mcp_client.clone(),
+        mcp_scopes,
+    };
+    let mut report = ValidationReport {
+        file: args.path.display().to_string(),
+        findings: lint(&realm, &opts),
+        ..ValidationReport::default()
+    };
+    if !args.static_only {
+        let diff = live_diff(args, &file, &baseline).await?;
+        report.regressions = diff.regressions;
+        report.fixes = diff.fixes;
+        report.not_applicable = diff.not_applicable;
+        report.live_diff_ran = true;
+    }
+    Ok(report)
+}
+
+fn render(report: &ValidationReport, format: Format) -> anyhow::Result<String> {
+    Ok(match format {
+        Format::Text => report.to_text(),
+        Format::Json => report.to_json() + "\n",
+        Format::Markdown => report.to_markdown(),
+        Format::Junit => report.to_junit()?,
+    })
+}
+
+/// What the catalogue says about the changed realm compared with the baseline: lists of
+/// check IDs.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LiveDiff {
+    /// Pass on the baseline, fail on the changed realm.
+    pub regressions: Vec<String>,
+    /// Fail on the baseline, pass on the changed realm.
+    pub fixes: Vec<String>,
+    /// Cannot run on the changed realm (not a regression).
+    pub not_applicable: Vec<String>,
+}
+
+/// The live half of `validate-realm`: import `changed` and `baseline` as two realms into
+/// one fresh Keycloak (`args.keycloak_version`), add what the catalogue needs and an
+/// export lacks, run the catalogue on both and compare check by check.
+///
+/// Not built yet: it always fails, so `validate-realm` without `--static-only` exits 2.
+pub(crate) async fn live_diff(
+    _args: &ValidateArgs,
+    _changed: &RealmFile,
+    _baseline: &RealmFile,
+) -> anyhow::Result<LiveDiff> {
+    bail!(
+        "the live diff needs Keycloak; pass --static-only (the live diff against the baseline \
+         is not implemented yet)"
+    )
+}
+
+/// The well-known path of RFC 9728 protected resource metadata.
+const PRM_PATH: &str = "/.well-known/oauth-protected-resource";
+
+/// The MCP server's `scopes_supported`, from its protected resource metadata at
+/// `<url>/.well-known/oauth-protected-resource`, or else where RFC 9728 §3.1 puts it for a
+/// URL with a path (the well-known path between host and path:
+/// `https://h/.well-known/oauth-protected-resource/mcp` for `https://h/mcp`).
+async fn fetch_scopes_supported(http: &Http, url: &str) -> anyhow::Result<Vec<String>> {
+    let mut tried = Vec::new();
+    for candidate in prm_urls(url)? {
+        match http.get(&candidate).send().await {
+            Ok(resp) if resp.is_success() => {
+                let metadata = resp
+                    .json_value()
+                    .with_context(|| format!("--mcp-url {url}"))?;
+                return scopes_of(&metadata)
+                    .with_context(|| format!("--mcp-url {url}: {candidate}"));
+            }
+            Ok(resp) => tried.push(format!("{candidate} answered {}", resp.summary())),
+            Err(e) => tried.push(e.to_string()),
+        }
+    }
+    Err(anyhow!(
+        "cannot read the MCP server's protected resource metadata for --mcp-url {url}: {}. \
+         Check the URL and that the MCP server is running",
+        tried.join("; ")
+    ))
+}
+
+fn prm_urls(url: &str) -> anyhow::Result<Vec<String>> {
+    let parsed = url::Url::parse(url).map_err(|e| {
+        anyhow!("--mcp-url {url} is not a URL ({e}); pass e.g. http://127.0.0.1:8000")
+    })?;
+    let mut out = vec![format!("{}{PRM_PATH}", url.trim_end_matches('/'))];
+    let path = parsed.path().trim_end_matches('/');
+    if !path.is_empty() {
+        out.push(format!(
+            "{}{PRM_PATH}{path}",
+            parsed.origin().ascii_serialization()
+        ));
+    }
+    Ok(out)
+}
+
+fn scopes_of(metadata: &Value) -> anyhow::Result<Vec<String>> {
+    let list = metadata
+        .get("scopes_supported")
+        .and_then(Value::as_array)
+        .ok_or_else(|| anyhow!("the protected resource metadata has no scopes_supported list"))?;
+    Ok(list
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn prm() -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "resource": "http://x/mcp", "scopes_supported": ["openid", "notes.read"]
+        }))
+    }
+
+    #[tokio::test]
+    async fn scopes_come_from_the_metadata_under_the_url() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(PRM_PATH))
+            .respond_with(prm())
+            .mount(&server)
+            .await;
+        let scopes = fetch_scopes_supported(&Http::new(DEFAULT_TIMEOUT), &server.uri())
+            .await
+            .unwrap();
+        assert_eq!(scopes, ["openid", "notes.read"]);
+    }
+
+    #[tokio::test]
+    async fn a_url_with_a_path_falls_back_to_the_rfc_9728_location() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(format!("{PRM_PATH}/mcp")))
+            .respond_with(prm())
+            .mount(&server)
+            .await;
+        let url = format!("{}/mcp", server.uri());
+        let scopes = fetch_scopes_supported(&Http::new(DEFAULT_TIMEOUT), &url)
+            .await
+            .unwrap();
+        assert_eq!(scopes, ["openid", "notes.read"]);
+    }
+
+    #[tokio::test]
+    async fn a_server_without_metadata_is_an_error_naming_the_url() {
+        let server = MockServer::start().await;
+        let err = fetch_scopes_supported(&Http::new(DEFAULT_TIMEOUT), &server.uri())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("--mcp-url {}", server.uri())),
+            "{err}"
+        );
+        assert!(err.contains("HTTP 404"), "{err}");
+    }
+
+    #[test]
+    fn metadata_without_scopes_is_refused() {
+        assert!(scopes_of(&serde_json::json!({"resource": "x"})).is_err());
+        assert!(prm_urls("not a url").is_err());
+    }
+}
