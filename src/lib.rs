@@ -6,6 +6,7 @@
 //! catalogue ([`checks`]): a check is a plain async function in a static table, and never
 //! knows which backend runs the stack.
 
+pub mod browser;
 pub mod checks;
 pub mod cli;
 pub mod config;

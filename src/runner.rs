@@ -23,6 +23,9 @@ pub async fn run_check(
     expectations: &Expectations,
     timeout: Duration,
 ) -> CheckReport {
+    if let Some(why) = check.needs.iter().find_map(|n| session.unavailable(*n)) {
+        return unavailable(&check, why);
+    }
     let ctx = CheckCtx::new(session.clone(), check);
     let started = Instant::now();
     let outcome = AssertUnwindSafe(tokio::time::timeout(timeout, (check.run)(&ctx)))
@@ -55,6 +58,20 @@ pub async fn run_check(
     report.evidence = ctx.evidence.steps();
     report.duration_ms = started.elapsed().as_millis() as u64;
     report
+}
+
+/// A check whose component cannot run here: a skip, but a failure under `CI=true`
+/// (CI installs every component, so a missing one is a broken CI machine).
+fn unavailable(check: &Check, why: &str) -> CheckReport {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        not_run(
+            check,
+            crate::report::Status::Fail,
+            &format!("{why} (a skip is a failure under CI=true)"),
+        )
+    } else {
+        not_run(check, crate::report::Status::Skip, why)
+    }
 }
 
 /// A check that could not run at all, recorded with its reason.

@@ -79,18 +79,66 @@ const PANICKY: Check = Check {
     run: check_fn!(registers_then_panics),
 };
 
+/// A login that expects success with a wrong password: the failure must point at a
+/// screenshot and the page source, saved in the report dir.
+async fn logs_in_with_a_wrong_password(ctx: &CheckCtx) -> CheckResult {
+    use mcp_authz_harness::browser::login::{Credentials, Flow};
+    use mcp_authz_harness::secret::{Secret, SecretKind};
+    let session = &ctx.session;
+    let browser = session.browser.as_ref().expect("the session has a browser");
+    let client = session.login_client(ctx.http()).await?;
+    let meta = ctx.discovery().await?;
+    let wrong = Secret::new(SecretKind::Password, "definitely-not-alices-password");
+    let pkce = mcp_authz_harness::oauth::pkce::Pkce::new();
+    let redirect = session.listener.redirect_uri();
+    let url = mcp_authz_harness::oauth::pkce::AuthorizationRequest::code(
+        &client.client_id,
+        &redirect,
+        "openid",
+        "s1",
+        "n1",
+    )
+    .s256(&pkce)
+    .url(meta.authorization_endpoint.as_deref().unwrap());
+    let flow = Flow {
+        browser,
+        profile: "evidence-test",
+        listener: &session.listener,
+        login: Some(Credentials {
+            username: "alice",
+            password: &wrong,
+        }),
+        accept_consent: true,
+        label: "PKCE-99",
+        timeout: Duration::from_secs(30),
+    };
+    flow.run(&url, "s1").await?.callback()?.code()?;
+    mcp_authz_harness::checks::pass("logged in")
+}
+
+const WRONG_PASSWORD: Check = Check {
+    id: "PKCE-99",
+    title: "expects a login with a wrong password to succeed",
+    area: Area::Pkce,
+    spec: "test",
+    subject: Subject::Keycloak,
+    needs: &[mcp_authz_harness::checks::Need::Browser],
+    run: check_fn!(logs_in_with_a_wrong_password),
+};
+
 #[test]
-fn a_panicking_check_fails_and_teardown_still_deletes_its_client() {
+fn failing_checks_keep_evidence_and_teardown_still_cleans_up() {
     let _serial = serial();
     tokio::runtime::Runtime::new()
         .unwrap()
-        .block_on(panicking_check_scenario());
+        .block_on(failing_checks_scenario());
 }
 
-async fn panicking_check_scenario() {
+async fn failing_checks_scenario() {
+    use mcp_authz_harness::checks::Need;
     let opts = StackArgs::from_env()
         .unwrap()
-        .session_options(vec![])
+        .session_options(vec![Need::Browser])
         .unwrap();
     let report_dir = tempfile::tempdir().unwrap();
     let session = Session::start(
@@ -114,11 +162,49 @@ async fn panicking_check_scenario() {
         "{}",
         report.detail
     );
+
+    let report = runner::run_check(
+        &session,
+        WRONG_PASSWORD,
+        &Default::default(),
+        Duration::from_secs(90),
+    )
+    .await;
+    assert_eq!(
+        report.status,
+        mcp_authz_harness::Status::Fail,
+        "{}",
+        report.detail
+    );
+    let png = path_in(&report.detail, ".png");
+    let html = path_in(&report.detail, ".html");
+    assert!(png.starts_with(report_dir.path()), "{}", report.detail);
+    assert_eq!(
+        &std::fs::read(&png).unwrap()[..4],
+        b"\x89PNG",
+        "a PNG screenshot"
+    );
+    let source = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        source.contains("Invalid username or password"),
+        "the saved page is the login page with its error"
+    );
+
     let teardown = session.teardown(None).await;
-    assert_eq!(teardown.clients_deleted, 1, "{teardown:?}");
+    // The panicking check's client and the harness's login client.
+    assert_eq!(teardown.clients_deleted, 2, "{teardown:?}");
     assert_eq!(teardown.clients_left, 0, "{teardown:?}");
     assert!(teardown.is_clean(), "{teardown:?}");
     common::assert_nothing_left(&run_id, &run_dir, Duration::from_secs(5));
+}
+
+/// The path ending in `ext` that a failure detail names.
+fn path_in(detail: &str, ext: &str) -> std::path::PathBuf {
+    let word = detail
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .find(|w| w.ends_with(ext))
+        .unwrap_or_else(|| panic!("no {ext} file named in: {detail}"));
+    std::path::PathBuf::from(word)
 }
 
 /// Against a Keycloak that `up` keeps running: a run interrupted with SIGINT deletes its

@@ -7,7 +7,10 @@
 
 mod ctx;
 mod dcr;
+mod flows;
+mod pkce;
 mod realm;
+mod token;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -151,7 +154,7 @@ pub fn skip(reason: impl Into<String>) -> CheckResult {
 
 /// The whole catalogue, in report order.
 pub fn catalogue() -> Vec<Check> {
-    [realm::CHECKS, dcr::CHECKS].concat()
+    [realm::CHECKS, dcr::CHECKS, pkce::CHECKS, token::CHECKS].concat()
 }
 
 /// `docs/catalogue.md`: the catalogue as a table per area, generated from [`catalogue`].

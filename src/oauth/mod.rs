@@ -3,4 +3,5 @@
 pub mod dcr;
 pub mod discovery;
 pub mod jwt;
+pub mod pkce;
 pub mod token;

@@ -4,6 +4,7 @@
 mod clients;
 mod realm;
 mod teardown;
+mod tokens;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 pub use clients::{CLIENT_NAME_PREFIX, ClientRegistry, client_name, parse_client_name};
 pub use realm::{DeployedRealm, RealmSource};
 pub use teardown::TeardownReport;
+pub use tokens::{Authorized, UserTokens};
 
 use crate::evidence::Evidence;
 use crate::http::{DEFAULT_TIMEOUT, Http};
@@ -39,6 +41,15 @@ pub struct Session {
     pub realm: DeployedRealm,
     /// Evidence of the session's own setup (realm import, ...).
     pub setup: Evidence,
+    /// Where reports and failure evidence (screenshots, page sources) go.
+    pub report_dir: std::path::PathBuf,
+    /// The browser, when the selected checks need one and it can run here.
+    pub browser: Option<crate::browser::Browser>,
+    /// Where authorization responses land (loopback, ephemeral port).
+    pub listener: crate::browser::redirect::RedirectListener,
+    /// User tokens obtained through the browser, cached.
+    pub tokens: UserTokens,
+    provider: tokio::sync::OnceCell<crate::oauth::discovery::ProviderMetadata>,
     pub progress: Arc<Progress>,
     pub keycloak_features: Vec<String>,
     /// Clients this run registered (deleted at teardown).
@@ -68,7 +79,7 @@ impl Session {
                 return Err(e);
             }
         };
-        match Self::deploy(run, stack, opts, progress.clone()).await {
+        match Self::deploy(run, stack, opts, progress.clone(), report_dir).await {
             Ok(s) => Ok(Arc::new(s)),
             Err((e, session_parts)) => {
                 let (run, stack) = *session_parts;
@@ -92,6 +103,7 @@ impl Session {
         stack: Stack,
         opts: &SessionOptions,
         progress: Arc<Progress>,
+        report_dir: &Path,
     ) -> Result<Session, (anyhow::Error, Box<(RunContext, Stack)>)> {
         let http = Http::new(DEFAULT_TIMEOUT);
         let kc = &stack.keycloak;
@@ -120,12 +132,25 @@ impl Session {
                     .collect(),
                 Some(_) => Vec::new(),
             };
-            anyhow::Ok((features, realm, clients_before))
+            let listener = crate::browser::redirect::RedirectListener::start().await?;
+            anyhow::Ok((features, realm, clients_before, listener))
         }
         .await;
         progress.phase_done("realm", started.elapsed());
         match deployed {
-            Ok((keycloak_features, realm, clients_before)) => Ok(Session {
+            Ok((keycloak_features, realm, clients_before, listener)) => Ok(Session {
+                browser: stack.webdriver.as_ref().map(|w| {
+                    crate::browser::Browser::new(
+                        w.url.clone(),
+                        w.chromium.clone(),
+                        run.path("browser"),
+                        report_dir.join("evidence"),
+                    )
+                }),
+                listener,
+                report_dir: report_dir.to_owned(),
+                tokens: UserTokens::default(),
+                provider: tokio::sync::OnceCell::new(),
                 run,
                 stack,
                 http,
@@ -209,6 +234,28 @@ impl Session {
         let deployed = Arc::new(deployed);
         variants.push(deployed.clone());
         Ok(deployed)
+    }
+
+    /// The baseline realm's discovery document, fetched once.
+    pub async fn provider(
+        &self,
+        http: &Http,
+    ) -> anyhow::Result<&crate::oauth::discovery::ProviderMetadata> {
+        self.provider
+            .get_or_try_init(|| async {
+                crate::oauth::discovery::ProviderMetadata::fetch(http, &self.realm.discovery_url())
+                    .await
+            })
+            .await
+    }
+
+    /// Why `need` cannot be met in this session, if it cannot.
+    pub fn unavailable(&self, need: crate::checks::Need) -> Option<&str> {
+        self.stack
+            .unavailable
+            .iter()
+            .find(|(n, _)| *n == need)
+            .map(|(_, why)| why.as_str())
     }
 
     /// Whether teardown has started or finished (checks stop early then).

@@ -66,6 +66,9 @@ pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> Teard
         .into_iter()
         .map(|(_, p)| p)
         .collect();
+    if let Some(browser) = &session.browser {
+        browser.close_all().await;
+    }
     session.stack.stop().await;
     let left = process::processes_with_marker(&session.run.id);
     report.processes_left = left.len() as u32;

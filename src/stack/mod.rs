@@ -90,7 +90,18 @@ pub struct Stack {
     /// Component name to version, as the report's `components` shows them.
     pub components: Vec<(String, String)>,
     pub keycloak_argv: Vec<String>,
+    /// ChromeDriver, when the browser was asked for and can run.
+    pub webdriver: Option<WebDriverEndpoint>,
+    /// Components asked for that cannot run here, with the reason.
+    pub unavailable: Vec<(Need, String)>,
     processes: Mutex<Vec<ManagedProcess>>,
+}
+
+/// A WebDriver server and the browser binary it drives.
+#[derive(Clone, Debug)]
+pub struct WebDriverEndpoint {
+    pub url: String,
+    pub chromium: String,
 }
 
 /// The stack could not be brought up (the run exits with status 2).
@@ -143,6 +154,8 @@ impl Stack {
             keycloak,
             components,
             keycloak_argv,
+            webdriver: None,
+            unavailable: Vec::new(),
             processes: Mutex::new(processes),
         }
     }

@@ -84,10 +84,12 @@ pub async fn start(
     opts: &KeycloakOptions,
     progress: &Progress,
 ) -> anyhow::Result<NativeKeycloak> {
+    let provisioning = Instant::now();
     let dist = distribution::resolve(&opts.version, opts.dist.as_deref(), progress).await?;
     let java = jdk::pick(&dist.version)?;
     let prepared = prepare_build(run, &dist, &java, &opts.build, progress).await?;
     let home = run_home(run, &dist, &prepared)?;
+    progress.phase_done("provision.keycloak", provisioning.elapsed());
     let http_port = crate::stack::ports::free_port()?;
     let mgmt_port = crate::stack::ports::free_port()?;
     let start_args = vec![
@@ -123,6 +125,7 @@ pub async fn start(
         progress,
     )
     .await?;
+    progress.phase_done("boot.keycloak", started.elapsed());
     let mut argv = vec!["kc.sh".to_owned(), "build".to_owned()];
     argv.extend(opts.build.args());
     argv.push("&&".to_owned());
@@ -233,7 +236,6 @@ async fn prepare_build(
     std::fs::rename(home.join("lib/quarkus"), prepared.join("lib/quarkus"))?;
     std::fs::write(prepared.join("complete"), opts.args().join(" "))?;
     let _ = std::fs::remove_dir_all(&staging);
-    progress.phase_done("provision.keycloak-build", started.elapsed());
     Ok(prepared)
 }
 

@@ -1,0 +1,197 @@
+//! Driving an authorization request through the browser as a user would: open the URL,
+//! log in on Keycloak's page if it asks, accept consent if it asks, and wait for the
+//! authorization response at the redirect listener.
+
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, Locator};
+use serde_json::Value;
+
+use super::Browser;
+use super::redirect::{Callback, RedirectListener};
+use crate::secret::Secret;
+
+/// Who logs in, when the login page appears.
+#[derive(Clone, Copy)]
+pub struct Credentials<'a> {
+    pub username: &'a str,
+    pub password: &'a Secret,
+}
+
+/// Where a flow ended.
+#[derive(Debug)]
+pub enum FlowEnd {
+    /// The authorization response reached the listener.
+    Callback(Callback),
+    /// The browser stopped elsewhere (a login error, an error page, a timeout).
+    Stopped {
+        reason: String,
+        url: String,
+        /// The error text the page shows, if any.
+        page_error: Option<String>,
+        /// Where the screenshot and page source were saved.
+        capture: String,
+    },
+}
+
+impl FlowEnd {
+    /// The callback, or an error carrying the reason and the saved evidence.
+    pub fn callback(self) -> anyhow::Result<Callback> {
+        match self {
+            FlowEnd::Callback(c) => Ok(c),
+            FlowEnd::Stopped {
+                reason,
+                url,
+                page_error,
+                capture,
+            } => anyhow::bail!(
+                "the browser did not reach the redirect URI: {reason} (at {url}; page says {page_error:?}); {capture}"
+            ),
+        }
+    }
+}
+
+/// One authorization through the browser.
+pub struct Flow<'a> {
+    pub browser: &'a Browser,
+    pub profile: &'a str,
+    pub listener: &'a RedirectListener,
+    pub login: Option<Credentials<'a>>,
+    pub accept_consent: bool,
+    /// Names the evidence files of a failure.
+    pub label: &'a str,
+    pub timeout: Duration,
+}
+
+/// What the current page shows, read in one script call.
+const INSPECT: &str = r#"
+const q = s => document.querySelector(s);
+const text = s => { const e = q(s); return e ? e.textContent.trim() : null; };
+return {
+  url: location.href,
+  login: !!(q('#username') && q('#password')),
+  consent: !!q('[name=accept]'),
+  inputError: text('#input-error') || text('#input-error-username') || text('.kc-feedback-text'),
+  alert: text('#kc-error-message') || text('.pf-v5-c-alert__title') || text('.alert-error'),
+};
+"#;
+
+impl Flow<'_> {
+    /// Opens `url` and follows the pages until the response for `state` arrives.
+    pub async fn run(&self, url: &str, state: &str) -> anyhow::Result<FlowEnd> {
+        let profile = self.browser.profile(self.profile).await?;
+        let client = profile.lock().await;
+        client.goto(url).await?;
+        let deadline = Instant::now() + self.timeout;
+        let mut submitted = false;
+        loop {
+            if let Some(c) = self.listener.take(state) {
+                return Ok(FlowEnd::Callback(c));
+            }
+            if Instant::now() >= deadline {
+                return Ok(self
+                    .stopped(
+                        &client,
+                        format!(
+                            "no authorization response within {}s",
+                            self.timeout.as_secs()
+                        ),
+                        None,
+                    )
+                    .await);
+            }
+            let page = client.execute(INSPECT, vec![]).await.unwrap_or(Value::Null);
+            let page_error = page["inputError"]
+                .as_str()
+                .or(page["alert"].as_str())
+                .map(str::to_owned);
+            if page["login"] == true {
+                match (self.login, submitted) {
+                    (None, _) => {
+                        return Ok(self
+                            .stopped(
+                                &client,
+                                "the login page asks for a user, and none was given".into(),
+                                page_error,
+                            )
+                            .await);
+                    }
+                    (Some(_), true) if page_error.is_some() => {
+                        return Ok(self
+                            .stopped(&client, "login refused".into(), page_error)
+                            .await);
+                    }
+                    (Some(who), false) => {
+                        submit_login(&client, who).await?;
+                        submitted = true;
+                    }
+                    (Some(_), true) => {}
+                }
+            } else if page["consent"] == true {
+                if !self.accept_consent {
+                    return Ok(self
+                        .stopped(
+                            &client,
+                            "a consent screen appeared and consent is not to be given".into(),
+                            None,
+                        )
+                        .await);
+                }
+                client
+                    .find(Locator::Css("[name=accept]"))
+                    .await?
+                    .click()
+                    .await?;
+            } else if let Some(alert) = page["alert"]
+                .as_str()
+                .filter(|_| !on_listener(&page, self.listener))
+            {
+                return Ok(self
+                    .stopped(
+                        &client,
+                        "Keycloak shows an error page".into(),
+                        Some(alert.to_owned()),
+                    )
+                    .await);
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    async fn stopped(
+        &self,
+        client: &Client,
+        reason: String,
+        page_error: Option<String>,
+    ) -> FlowEnd {
+        let url = client
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        let capture = self.browser.capture(client, self.label).await;
+        FlowEnd::Stopped {
+            reason,
+            url: crate::secret::redact(&url),
+            page_error,
+            capture,
+        }
+    }
+}
+
+fn on_listener(page: &Value, listener: &RedirectListener) -> bool {
+    page["url"]
+        .as_str()
+        .is_some_and(|u| u.starts_with(listener.base_url()))
+}
+
+async fn submit_login(client: &Client, who: Credentials<'_>) -> anyhow::Result<()> {
+    let user = client.find(Locator::Id("username")).await?;
+    user.clear().await?;
+    user.send_keys(who.username).await?;
+    let pass = client.find(Locator::Id("password")).await?;
+    pass.clear().await?;
+    pass.send_keys(who.password.expose()).await?;
+    client.find(Locator::Id("kc-login")).await?.click().await?;
+    Ok(())
+}

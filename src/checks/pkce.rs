@@ -1,0 +1,473 @@
+//! PKCE: the authorization code flow with PKCE (RFC 7636) through a real browser on
+//! Keycloak's real login page, and the refusals around it.
+
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+
+use super::flows::{self, USER};
+use super::{Area, Check, CheckCtx, CheckResult, Need, Subject, pass};
+use crate::browser::login::{Credentials, FlowEnd};
+use crate::check_fn;
+use crate::oauth::discovery::ProviderMetadata;
+use crate::oauth::jwt;
+use crate::oauth::pkce::Pkce;
+use crate::oauth::token::Tokens;
+use crate::secret::{Secret, SecretKind};
+
+const fn pkce_check(
+    id: &'static str,
+    title: &'static str,
+    spec: &'static str,
+    run: super::CheckFn,
+) -> Check {
+    Check {
+        id,
+        title,
+        area: Area::Pkce,
+        spec,
+        subject: Subject::Keycloak,
+        needs: &[Need::Browser],
+        run,
+    }
+}
+
+pub const CHECKS: &[Check] = &[
+    pkce_check(
+        "PKCE-01",
+        "a DCR-registered public client completes the code flow with S256",
+        "RFC7636-4; OIDC-Core-3.1.3.7",
+        check_fn!(public_success),
+    ),
+    pkce_check(
+        "PKCE-02",
+        "a confidential client completes the code flow with S256",
+        "RFC7636-4.5; RFC6749-4.1.3",
+        check_fn!(confidential_success),
+    ),
+    pkce_check(
+        "PKCE-03",
+        "a DCR-registered public client is refused without a code challenge",
+        "RFC7636-4.4.1; RFC9700-2.1.1",
+        check_fn!(missing_challenge),
+    ),
+    pkce_check(
+        "PKCE-04",
+        "a wrong code_verifier is refused with invalid_grant",
+        "RFC7636-4.6",
+        check_fn!(wrong_verifier),
+    ),
+    pkce_check(
+        "PKCE-05",
+        "a missing code_verifier is refused",
+        "RFC7636-4.5; RFC7636-4.6",
+        check_fn!(missing_verifier),
+    ),
+    pkce_check(
+        "PKCE-06",
+        "code_challenge_method=plain is refused where S256 is required",
+        "RFC7636-4.2; RFC9700-2.1.1",
+        check_fn!(plain_refused),
+    ),
+    pkce_check(
+        "PKCE-07",
+        "a code redeemed twice: the second is refused and the first tokens revoked",
+        "RFC6749-4.1.2; RFC6749-10.5",
+        check_fn!(code_reuse),
+    ),
+    pkce_check(
+        "PKCE-08",
+        "a redirect_uri differing from the authorization request is refused",
+        "RFC6749-4.1.3",
+        check_fn!(redirect_mismatch),
+    ),
+    pkce_check(
+        "PKCE-09",
+        "state comes back unchanged, with iss",
+        "RFC6749-4.1.2; RFC9207-2",
+        check_fn!(state_round_trip),
+    ),
+    pkce_check(
+        "PKCE-10",
+        "a wrong password stays on the login page with an error and no code",
+        "RFC6749-4.1.2.1",
+        check_fn!(wrong_password),
+    ),
+];
+
+const SCOPE: &str = "openid notes.read";
+
+/// The ID token validates (signature, iss, aud = client, nonce, exp); the access token is
+/// for `client_id` (azp), carries the scopes asked for and the MCP audiences.
+fn validate_tokens(
+    ctx: &CheckCtx,
+    meta: &ProviderMetadata,
+    keys: &jsonwebtoken::jwk::JwkSet,
+    t: &Tokens,
+    client_id: &str,
+    nonce: &str,
+) -> anyhow::Result<()> {
+    let id = t
+        .id_token
+        .as_ref()
+        .context("no id_token although openid was asked for")?;
+    let aud = [client_id];
+    let id_claims = jwt::verify(
+        id,
+        keys,
+        &jwt::Expect {
+            issuer: Some(&meta.issuer),
+            audience: Some(&aud),
+            leeway: 0,
+        },
+    )?;
+    ensure!(
+        id_claims["nonce"] == nonce,
+        "the ID token's nonce is {}, expected the one sent",
+        id_claims["nonce"]
+    );
+    let at = jwt::verify(
+        &t.access_token,
+        keys,
+        &jwt::Expect {
+            issuer: Some(&meta.issuer),
+            ..Default::default()
+        },
+    )?;
+    ctx.note(format!(
+        "access token claims: {}",
+        jwt::claims_for_evidence(&at)
+    ));
+    ensure!(
+        at["azp"] == client_id,
+        "the access token's azp is {}, expected {client_id}",
+        at["azp"]
+    );
+    let scopes = jwt::scopes(&at);
+    for s in SCOPE.split_whitespace() {
+        ensure!(
+            scopes.iter().any(|x| x == s),
+            "the access token's scope {scopes:?} lacks {s}"
+        );
+    }
+    let auds = jwt::audiences(&at);
+    for a in ["nextcloud-mcp-server", "nextcloud"] {
+        ensure!(
+            auds.iter().any(|x| x == a),
+            "the access token's aud {auds:?} lacks {a}"
+        );
+    }
+    ensure!(
+        at["sub"].as_str().is_some_and(|s| !s.is_empty()),
+        "the access token has no sub"
+    );
+    Ok(())
+}
+
+async fn public_success(ctx: &CheckCtx) -> CheckResult {
+    let meta = ctx.discovery().await?;
+    let keys = ctx.jwks(&meta).await?;
+    let client_id = flows::public_client(ctx).await?;
+    let (callback, pkce, nonce) = flows::code(ctx, &meta, USER, &client_id, SCOPE).await?;
+    let redirect = ctx.session.listener.redirect_uri();
+    let tokens = flows::redeem(
+        ctx,
+        &meta,
+        &client_id,
+        None,
+        callback.code()?,
+        Some(&redirect),
+        Some(&pkce.verifier),
+    )
+    .await?
+    .issued("redeeming with the verifier")?;
+    validate_tokens(ctx, &meta, &keys, &tokens, &client_id, &nonce)?;
+    pass(format!(
+        "{USER} authorized {client_id}; ID token and access token validate"
+    ))
+}
+
+async fn confidential_success(ctx: &CheckCtx) -> CheckResult {
+    let meta = ctx.discovery().await?;
+    let keys = ctx.jwks(&meta).await?;
+    let client_id = super::realm::MCP_CLIENT;
+    let secret = ctx.client_secret(client_id)?;
+    let (callback, pkce, nonce) = flows::code(ctx, &meta, USER, client_id, SCOPE).await?;
+    let redirect = ctx.session.listener.redirect_uri();
+    let tokens = flows::redeem(
+        ctx,
+        &meta,
+        client_id,
+        Some(&secret),
+        callback.code()?,
+        Some(&redirect),
+        Some(&pkce.verifier),
+    )
+    .await?
+    .issued("redeeming with the secret and the verifier")?;
+    validate_tokens(ctx, &meta, &keys, &tokens, client_id, &nonce)?;
+    pass(format!(
+        "{USER} authorized {client_id} with S256 and a client secret; tokens validate"
+    ))
+}
+
+/// The authorization response for a request `change` made from a valid one.
+async fn refused_authorization(
+    ctx: &CheckCtx,
+    change: impl FnOnce(
+        crate::oauth::pkce::AuthorizationRequest,
+    ) -> crate::oauth::pkce::AuthorizationRequest,
+) -> anyhow::Result<(String, Option<String>)> {
+    let meta = ctx.discovery().await?;
+    let client_id = flows::public_client(ctx).await?;
+    let pkce = Pkce::new();
+    let (req, state, _) = flows::request(ctx, &client_id, SCOPE, &pkce);
+    let end = flows::authorize(ctx, &meta, USER, &change(req), &state).await?;
+    let callback = end.callback()?;
+    ensure!(
+        callback.code.is_none(),
+        "a code was issued; expected an error response"
+    );
+    let error = callback
+        .error
+        .clone()
+        .context("neither a code nor an error in the response")?;
+    Ok((error, callback.error_description.clone()))
+}
+
+async fn missing_challenge(ctx: &CheckCtx) -> CheckResult {
+    let (error, desc) = refused_authorization(ctx, |r| {
+        r.without("code_challenge").without("code_challenge_method")
+    })
+    .await?;
+    ensure!(
+        error == "invalid_request",
+        "error {error:?} ({desc:?}), expected invalid_request"
+    );
+    pass(format!("refused: {error}: {}", desc.unwrap_or_default()))
+}
+
+async fn plain_refused(ctx: &CheckCtx) -> CheckResult {
+    let (error, desc) = refused_authorization(ctx, |r| {
+        let verifier = Pkce::new().verifier;
+        r.set("code_challenge", verifier.expose())
+            .set("code_challenge_method", "plain")
+    })
+    .await?;
+    ensure!(
+        error == "invalid_request",
+        "error {error:?} ({desc:?}), expected invalid_request"
+    );
+    pass(format!("refused: {error}: {}", desc.unwrap_or_default()))
+}
+
+/// A code for a fresh public client, ready to redeem with variations.
+async fn fresh_code(ctx: &CheckCtx) -> anyhow::Result<(ProviderMetadata, String, Secret, Pkce)> {
+    let meta = ctx.discovery().await?;
+    let client_id = flows::public_client(ctx).await?;
+    let (callback, pkce, _) = flows::code(ctx, &meta, USER, &client_id, SCOPE).await?;
+    let code = callback.code()?.clone();
+    Ok((meta, client_id, code, pkce))
+}
+
+async fn wrong_verifier(ctx: &CheckCtx) -> CheckResult {
+    let (meta, client_id, code, _) = fresh_code(ctx).await?;
+    let wrong = Pkce::new().verifier;
+    let redirect = ctx.session.listener.redirect_uri();
+    let r = flows::redeem(
+        ctx,
+        &meta,
+        &client_id,
+        None,
+        &code,
+        Some(&redirect),
+        Some(&wrong),
+    )
+    .await?
+    .refused("redeeming with a wrong verifier")?;
+    ensure!(
+        r.status == 400 && r.error == "invalid_grant",
+        "got {r}, expected HTTP 400 invalid_grant"
+    );
+    pass(format!("refused: {r}"))
+}
+
+async fn missing_verifier(ctx: &CheckCtx) -> CheckResult {
+    let (meta, client_id, code, _) = fresh_code(ctx).await?;
+    let redirect = ctx.session.listener.redirect_uri();
+    let r = flows::redeem(ctx, &meta, &client_id, None, &code, Some(&redirect), None)
+        .await?
+        .refused("redeeming without a verifier")?;
+    ensure!(
+        r.status == 400 && r.error == "invalid_grant",
+        "got {r}, expected HTTP 400 invalid_grant"
+    );
+    pass(format!("refused: {r}"))
+}
+
+async fn redirect_mismatch(ctx: &CheckCtx) -> CheckResult {
+    let (meta, client_id, code, pkce) = fresh_code(ctx).await?;
+    let other = format!("{}/elsewhere", ctx.session.listener.base_url());
+    let r = flows::redeem(
+        ctx,
+        &meta,
+        &client_id,
+        None,
+        &code,
+        Some(&other),
+        Some(&pkce.verifier),
+    )
+    .await?
+    .refused("redeeming with another redirect_uri")?;
+    ensure!(
+        r.status == 400 && r.error == "invalid_grant",
+        "got {r}, expected HTTP 400 invalid_grant"
+    );
+    pass(format!("refused: {r}"))
+}
+
+async fn code_reuse(ctx: &CheckCtx) -> CheckResult {
+    let (meta, client_id, code, pkce) = fresh_code(ctx).await?;
+    let redirect = ctx.session.listener.redirect_uri();
+    let first = flows::redeem(
+        ctx,
+        &meta,
+        &client_id,
+        None,
+        &code,
+        Some(&redirect),
+        Some(&pkce.verifier),
+    )
+    .await?
+    .issued("the first redemption")?;
+    let second = flows::redeem(
+        ctx,
+        &meta,
+        &client_id,
+        None,
+        &code,
+        Some(&redirect),
+        Some(&pkce.verifier),
+    )
+    .await?
+    .refused("the second redemption")?;
+    ensure!(
+        second.status == 400 && second.error == "invalid_grant",
+        "the second redemption got {second}, expected HTTP 400 invalid_grant"
+    );
+    ctx.step("are the tokens of the first redemption revoked? (RFC 6749 §4.1.2 SHOULD)");
+    let (secret, introspector) = (
+        ctx.client_secret(super::realm::MCP_CLIENT)?,
+        super::realm::MCP_CLIENT,
+    );
+    let endpoint = meta
+        .introspection_endpoint
+        .as_deref()
+        .context("no introspection_endpoint")?;
+    let (active, _) = crate::oauth::token::introspect(
+        ctx.http(),
+        endpoint,
+        introspector,
+        &secret,
+        &first.access_token,
+    )
+    .await?;
+    let rt = first
+        .refresh_token
+        .as_ref()
+        .context("the first redemption gave no refresh token")?;
+    let refreshed =
+        crate::oauth::token::refresh(ctx.http(), meta.token_endpoint()?, &client_id, None, rt)
+            .await?;
+    let refresh_works = matches!(refreshed, crate::oauth::token::TokenOutcome::Issued(_));
+    ensure!(
+        !active && !refresh_works,
+        "the second redemption was refused ({second}), but the first tokens stay valid: access token introspects active={active}, refresh token works={refresh_works}"
+    );
+    pass(format!(
+        "second redemption refused ({second}); the first tokens were revoked"
+    ))
+}
+
+async fn state_round_trip(ctx: &CheckCtx) -> CheckResult {
+    let meta = ctx.discovery().await?;
+    let client_id = flows::public_client(ctx).await?;
+    let pkce = Pkce::new();
+    let (req, _, _) = flows::request(ctx, &client_id, SCOPE, &pkce);
+    let state = format!("st {} /+=?&é", crate::oauth::pkce::random_value());
+    let callback = flows::authorize(ctx, &meta, USER, &req.set("state", &state), &state)
+        .await?
+        .callback()?;
+    ensure!(
+        callback.state.as_deref() == Some(state.as_str()),
+        "state came back as {:?}, sent {state:?}",
+        callback.state
+    );
+    let supported = meta
+        .extra
+        .get("authorization_response_iss_parameter_supported")
+        == Some(&serde_json::Value::Bool(true));
+    if supported {
+        ensure!(
+            callback.iss.as_deref() == Some(meta.issuer.as_str()),
+            "iss is {:?}, expected {} (RFC 9207 §2)",
+            callback.iss,
+            meta.issuer
+        );
+    }
+    pass(format!(
+        "state unchanged (with spaces, reserved characters and non-ASCII); iss {}",
+        callback.iss.unwrap_or_else(|| "not advertised".into())
+    ))
+}
+
+async fn wrong_password(ctx: &CheckCtx) -> CheckResult {
+    let meta = ctx.discovery().await?;
+    let client_id = flows::public_client(ctx).await?;
+    let pkce = Pkce::new();
+    let (req, state, _) = flows::request(ctx, &client_id, SCOPE, &pkce);
+    let wrong = Secret::new(
+        SecretKind::Password,
+        format!("wrong-{}", crate::oauth::pkce::random_value()),
+    );
+    // A profile of its own: no Keycloak session that would skip the login page.
+    let profile = format!("wrong-password-{}", ctx.session.run.id);
+    let end = flows::authorize_as(
+        ctx,
+        &meta,
+        &profile,
+        Credentials {
+            username: USER,
+            password: &wrong,
+        },
+        &req,
+        &state,
+    )
+    .await?;
+    let FlowEnd::Stopped {
+        reason, page_error, ..
+    } = end
+    else {
+        anyhow::bail!("the authorization went through with a wrong password");
+    };
+    ensure!(
+        reason == "login refused",
+        "the browser stopped for another reason: {reason}"
+    );
+    let shown = page_error.unwrap_or_default();
+    ensure!(
+        shown.contains("Invalid username or password"),
+        "the login page shows {shown:?}, expected \"Invalid username or password.\""
+    );
+    ensure!(
+        ctx.session
+            .listener
+            .wait(&state, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "a response reached the redirect URI"
+    );
+    pass(format!(
+        "login page shows {shown:?}; nothing reached the redirect URI"
+    ))
+}

@@ -1,0 +1,264 @@
+//! TOKEN: what happens to user tokens after the code flow: refresh and rotation, offline
+//! tokens, revocation (RFC 7009) and introspection (RFC 7662).
+
+use anyhow::{Context, ensure};
+
+use super::flows;
+use super::{Area, Check, CheckCtx, CheckResult, Need, Subject, pass};
+use crate::check_fn;
+use crate::oauth::discovery::ProviderMetadata;
+use crate::oauth::jwt;
+use crate::oauth::token::{self, Tokens};
+
+const fn token_check(
+    id: &'static str,
+    title: &'static str,
+    spec: &'static str,
+    run: super::CheckFn,
+) -> Check {
+    Check {
+        id,
+        title,
+        area: Area::Token,
+        spec,
+        subject: Subject::Keycloak,
+        needs: &[Need::Browser],
+        run,
+    }
+}
+
+pub const CHECKS: &[Check] = &[
+    token_check(
+        "TOKEN-01",
+        "a refresh grant returns new tokens and, with rotation on, the old refresh token is refused",
+        "RFC6749-6; RFC9700-4.14.2",
+        check_fn!(refresh_rotation),
+    ),
+    token_check(
+        "TOKEN-02",
+        "an offline token survives the end of the user's sessions; an online one does not",
+        "OIDC-Core-11; Keycloak-offline-access",
+        check_fn!(offline_survives_logout),
+    ),
+    token_check(
+        "TOKEN-03",
+        "a revoked refresh token no longer refreshes",
+        "RFC7009-2.1; RFC7009-2.2",
+        check_fn!(revoked_refresh_token),
+    ),
+    token_check(
+        "TOKEN-04",
+        "a revoked access token introspects as inactive",
+        "RFC7009-2.1; RFC7662-2.2",
+        check_fn!(revoked_access_token),
+    ),
+];
+
+/// Tokens for `user` and a fresh public client (so revocations touch only this check).
+async fn tokens_for(
+    ctx: &CheckCtx,
+    meta: &ProviderMetadata,
+    user: &str,
+    scope: &str,
+) -> anyhow::Result<(String, Tokens)> {
+    let client_id = flows::public_client(ctx).await?;
+    let (callback, pkce, _) = flows::code(ctx, meta, user, &client_id, scope).await?;
+    let redirect = ctx.session.listener.redirect_uri();
+    let tokens = flows::redeem(
+        ctx,
+        meta,
+        &client_id,
+        None,
+        callback.code()?,
+        Some(&redirect),
+        Some(&pkce.verifier),
+    )
+    .await?
+    .issued("redeeming the code")?;
+    Ok((client_id, tokens))
+}
+
+async fn introspect(
+    ctx: &CheckCtx,
+    meta: &ProviderMetadata,
+    t: &crate::secret::Secret,
+) -> anyhow::Result<bool> {
+    let endpoint = meta
+        .introspection_endpoint
+        .as_deref()
+        .context("no introspection_endpoint")?;
+    let client = super::realm::MCP_CLIENT;
+    let secret = ctx.client_secret(client)?;
+    Ok(token::introspect(ctx.http(), endpoint, client, &secret, t)
+        .await?
+        .0)
+}
+
+async fn refresh_rotation(ctx: &CheckCtx) -> CheckResult {
+    let meta = ctx.discovery().await?;
+    let (client_id, first) = tokens_for(ctx, &meta, "bob", "openid").await?;
+    let rt = first.refresh_token.clone().context("no refresh token")?;
+    ctx.step("refresh");
+    let second = token::refresh(ctx.http(), meta.token_endpoint()?, &client_id, None, &rt)
+        .await?
+        .issued("the refresh grant")?;
+    ensure!(
+        second.access_token != first.access_token,
+        "the refresh returned the same access token"
+    );
+    let new_rt = second
+        .refresh_token
+        .clone()
+        .context("the refresh returned no refresh token")?;
+    ensure!(
+        new_rt != rt,
+        "the refresh returned the same refresh token although rotation is on"
+    );
+    ctx.step("the old refresh token again");
+    let old = token::refresh(ctx.http(), meta.token_endpoint()?, &client_id, None, &rt)
+        .await?
+        .refused("refreshing with the rotated-out token")?;
+    ensure!(
+        old.error == "invalid_grant",
+        "the old refresh token got {old}, expected invalid_grant"
+    );
+    pass(format!(
+        "new tokens issued; the old refresh token is refused ({old})"
+    ))
+}
+
+async fn offline_survives_logout(ctx: &CheckCtx) -> CheckResult {
+    let meta = ctx.discovery().await?;
+    // carol only: ending her sessions must not touch tokens other checks hold.
+    let (offline_client, offline) =
+        tokens_for(ctx, &meta, "carol", "openid offline_access").await?;
+    let (online_client, online) = tokens_for(ctx, &meta, "carol", "openid").await?;
+    let (ort, nrt) = (
+        offline
+            .refresh_token
+            .clone()
+            .context("no offline refresh token")?,
+        online
+            .refresh_token
+            .clone()
+            .context("no online refresh token")?,
+    );
+    let (_, offline_claims) = jwt::peek(ort.expose())?;
+    let (_, online_claims) = jwt::peek(nrt.expose())?;
+    ensure!(
+        offline_claims["typ"] == "Offline",
+        "the offline refresh token's typ is {}, expected Offline",
+        offline_claims["typ"]
+    );
+    ensure!(
+        online_claims["typ"] == "Refresh",
+        "the online refresh token's typ is {}, expected Refresh",
+        online_claims["typ"]
+    );
+    // POST /users/{id}/logout would also set carol's not-before, which Keycloak applies to
+    // offline tokens too ("Stale token"); ending each online session leaves that out.
+    ctx.step("end carol's online sessions through the admin API, one by one");
+    let realm = &ctx.realm()?.name;
+    let admin = ctx.admin();
+    let users = admin
+        .get_json(&format!("/realms/{realm}/users?exact=true&username=carol"))
+        .await?;
+    let id = users[0]["id"].as_str().context("no user carol")?;
+    let sessions = admin
+        .get_json(&format!("/realms/{realm}/users/{id}/sessions"))
+        .await?;
+    let ids: Vec<&str> = sessions
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    ensure!(!ids.is_empty(), "carol has no online session to end");
+    for sid in &ids {
+        let resp = admin
+            .delete(&format!("/realms/{realm}/sessions/{sid}"))
+            .await?;
+        ensure!(
+            resp.status == 204,
+            "ending session {sid} answered {}",
+            resp.summary()
+        );
+    }
+    ctx.note(format!("ended {} online session(s)", ids.len()));
+    ctx.step("refresh both");
+    let endpoint = meta.token_endpoint()?;
+    let on = token::refresh(ctx.http(), endpoint, &online_client, None, &nrt).await?;
+    let off = token::refresh(ctx.http(), endpoint, &offline_client, None, &ort).await?;
+    ensure!(
+        matches!(on, token::TokenOutcome::Refused(_)),
+        "the online refresh token still works after the logout"
+    );
+    match off {
+        token::TokenOutcome::Issued(_) => {
+            pass("the offline token refreshes after the logout; the online one is refused")
+        }
+        token::TokenOutcome::Refused(r) => anyhow::bail!(
+            "the offline refresh token is refused after the user's sessions were ended: {r}"
+        ),
+    }
+}
+
+async fn revoked_refresh_token(ctx: &CheckCtx) -> CheckResult {
+    let meta = ctx.discovery().await?;
+    let (client_id, t) = tokens_for(ctx, &meta, "bob", "openid").await?;
+    let rt = t.refresh_token.clone().context("no refresh token")?;
+    ctx.step("revoke the refresh token (RFC 7009)");
+    let endpoint = meta
+        .revocation_endpoint
+        .as_deref()
+        .context("no revocation_endpoint")?;
+    let status =
+        token::revoke(ctx.http(), endpoint, &client_id, None, &rt, "refresh_token").await?;
+    ensure!(
+        status == 200,
+        "revocation answered HTTP {status}, expected 200 (RFC 7009 §2.2)"
+    );
+    ctx.step("refresh with it");
+    let r = token::refresh(ctx.http(), meta.token_endpoint()?, &client_id, None, &rt)
+        .await?
+        .refused("refreshing with a revoked token")?;
+    ensure!(
+        r.error == "invalid_grant",
+        "got {r}, expected invalid_grant"
+    );
+    pass(format!("revoked (200); refresh refused ({r})"))
+}
+
+async fn revoked_access_token(ctx: &CheckCtx) -> CheckResult {
+    let meta = ctx.discovery().await?;
+    let (client_id, t) = tokens_for(ctx, &meta, "bob", "openid").await?;
+    ctx.step("introspect before revocation");
+    ensure!(
+        introspect(ctx, &meta, &t.access_token).await?,
+        "the fresh access token introspects as inactive"
+    );
+    ctx.step("revoke the access token (RFC 7009)");
+    let endpoint = meta
+        .revocation_endpoint
+        .as_deref()
+        .context("no revocation_endpoint")?;
+    let status = token::revoke(
+        ctx.http(),
+        endpoint,
+        &client_id,
+        None,
+        &t.access_token,
+        "access_token",
+    )
+    .await?;
+    ensure!(
+        status == 200,
+        "revocation answered HTTP {status}, expected 200"
+    );
+    ctx.step("introspect after revocation");
+    ensure!(
+        !introspect(ctx, &meta, &t.access_token).await?,
+        "the revoked access token still introspects as active"
+    );
+    pass("active before revocation, inactive after")
+}
