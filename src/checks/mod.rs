@@ -7,6 +7,7 @@
 
 mod ctx;
 mod dcr;
+mod exchange;
 mod flows;
 mod pkce;
 mod realm;
@@ -154,7 +155,14 @@ pub fn skip(reason: impl Into<String>) -> CheckResult {
 
 /// The whole catalogue, in report order.
 pub fn catalogue() -> Vec<Check> {
-    [realm::CHECKS, dcr::CHECKS, pkce::CHECKS, token::CHECKS].concat()
+    [
+        realm::CHECKS,
+        dcr::CHECKS,
+        pkce::CHECKS,
+        token::CHECKS,
+        exchange::CHECKS,
+    ]
+    .concat()
 }
 
 /// `docs/catalogue.md`: the catalogue as a table per area, generated from [`catalogue`].

@@ -54,6 +54,8 @@ pub struct Session {
     pub keycloak_features: Vec<String>,
     /// Clients this run registered (deleted at teardown).
     pub clients: Arc<ClientRegistry>,
+    /// Clients created through the admin API (realm, internal id), deleted at teardown.
+    admin_clients: std::sync::Mutex<Vec<(String, String)>>,
     /// Realms imported next to the baseline (deleted at teardown), by name.
     variants: tokio::sync::Mutex<Vec<Arc<DeployedRealm>>>,
     /// Client ids in the realm once it was deployed, before any check ran.
@@ -161,6 +163,7 @@ impl Session {
                 keycloak_features,
                 clients: Arc::new(ClientRegistry::default()),
                 variants: tokio::sync::Mutex::new(Vec::new()),
+                admin_clients: std::sync::Mutex::new(Vec::new()),
                 clients_before,
                 teardown: tokio::sync::Mutex::new(None),
             }),
@@ -209,6 +212,36 @@ impl Session {
             outcome
         });
         task.await?
+    }
+
+    /// Creates a client through the admin API in `realm` (for settings DCR cannot make,
+    /// such as the token-exchange switch) and records it for deletion at teardown.
+    /// Returns its internal id.
+    pub async fn create_admin_client(
+        &self,
+        realm: &str,
+        representation: &serde_json::Value,
+        evidence: &Evidence,
+    ) -> anyhow::Result<String> {
+        let admin = self.admin.recording(evidence);
+        let resp = admin
+            .post(&format!("/realms/{realm}/clients"), representation)
+            .await?;
+        anyhow::ensure!(
+            resp.status == 201,
+            "creating a client through the admin API: {}",
+            resp.summary()
+        );
+        let id = resp
+            .header("location")
+            .and_then(|l| l.rsplit('/').next())
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("the admin API answered 201 without a Location"))?;
+        self.admin_clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((realm.to_owned(), id.clone()));
+        Ok(id)
     }
 
     /// A realm imported next to the baseline under `name`, made from the baseline file by

@@ -57,6 +57,7 @@ pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> Teard
     report.clients_deleted = cleanup.deleted;
     report.clients_deleted_by_admin_fallback = cleanup.deleted_by_admin_fallback;
     report.notes.extend(cleanup.notes);
+    delete_admin_clients(session, &mut report).await;
     measure_clients_left(session, &mut report).await;
     delete_variants(session, &mut report).await;
     let logs: Vec<PathBuf> = session
@@ -89,6 +90,28 @@ pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> Teard
     report.dirs_left = session.run.finish();
     session.progress.phase_done("teardown", started.elapsed());
     report
+}
+
+/// Clients checks created through the admin API (not by DCR) go the same way.
+async fn delete_admin_clients(session: &Session, report: &mut TeardownReport) {
+    let created: Vec<(String, String)> = std::mem::take(
+        &mut *session
+            .admin_clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()),
+    );
+    for (realm, id) in created {
+        match session.admin.delete_client(&realm, &id).await {
+            Ok(r) if r.status == 204 => {}
+            Ok(r) => report.notes.push(format!(
+                "admin-created client {id} not deleted: {}",
+                r.summary()
+            )),
+            Err(e) => report
+                .notes
+                .push(format!("admin-created client {id} not deleted: {e:#}")),
+        }
+    }
 }
 
 async fn delete_variants(session: &Session, report: &mut TeardownReport) {
