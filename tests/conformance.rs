@@ -90,9 +90,10 @@ fn main() -> ExitCode {
     let failed = results.iter().any(|r| r.status.fails_run());
     let logs = report_dir.join("logs");
     let teardown = runtime.block_on(session.teardown(failed.then_some(logs.as_path())));
-    let report = runner::build_report(&session, results, teardown, problems);
+    let mut report = runner::build_report(&session, results, teardown, problems);
     session.progress.finish();
-    if let Err(e) = report.write_all(&report_dir) {
+    let kept = session.run.keep.then_some(session.run.dir.as_path());
+    if let Err(e) = report.write_and_scan(&report_dir, kept) {
         eprintln!("error: {e:#}");
         return ExitCode::FAILURE;
     }

@@ -121,9 +121,10 @@ pub async fn run(args: RunArgs) -> u8 {
     let failed = results.iter().any(|r| r.status.fails_run()) || interrupted.is_some();
     let logs_dir = args.report_dir.join("logs");
     let teardown = session.teardown(failed.then_some(logs_dir.as_path())).await;
-    let report = runner::build_report(&session, results, teardown, problems);
+    let mut report = runner::build_report(&session, results, teardown, problems);
     progress.finish();
-    if let Err(e) = report.write_all(&args.report_dir) {
+    let kept = session.run.keep.then_some(session.run.dir.as_path());
+    if let Err(e) = report.write_and_scan(&args.report_dir, kept) {
         eprintln!("error: {e:#}");
         return 1;
     }

@@ -3,6 +3,7 @@
 
 mod junit;
 mod markdown;
+pub mod scan;
 mod terminal;
 
 use std::path::Path;
@@ -133,6 +134,21 @@ impl Report {
     /// Whether any result depends on a stand-in.
     pub fn uses_stand_in(&self) -> bool {
         self.checks.iter().any(|c| c.stand_in)
+    }
+
+    /// Writes the reports into `dir`, then scans `dir` (and `kept`, a kept run dir) for
+    /// secrets in clear; any hit becomes a problem of the run and the reports are written
+    /// again with it.
+    pub fn write_and_scan(&mut self, dir: &Path, kept: Option<&Path>) -> anyhow::Result<()> {
+        self.write_all(dir)?;
+        let mut roots = vec![dir.to_owned()];
+        roots.extend(kept.map(Path::to_owned));
+        let hits = scan::secret_hits(&roots);
+        if !hits.is_empty() {
+            self.problems.extend(hits.into_iter().map(|h| format!("secret scan: {h}")));
+            self.write_all(dir)?;
+        }
+        Ok(())
     }
 
     /// Writes `report.json`, `report.md` and `junit.xml` into `dir`.
