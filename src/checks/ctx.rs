@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use jsonwebtoken::jwk::JwkSet;
 
 use super::Check;
@@ -76,10 +75,10 @@ impl CheckCtx {
         crate::oauth::jwt::fetch_jwks(&self.http, meta.jwks_uri()?).await
     }
 
-    /// The secret of a client the realm file defines.
+    /// The secret of a client the realm file defines ("not applicable" when it defines none).
     pub fn client_secret(&self, client_id: &str) -> anyhow::Result<crate::secret::Secret> {
-        self.realm()?
-            .client_secret(client_id)
-            .with_context(|| format!("the realm file defines no secret for client {client_id:?}"))
+        self.realm()?.client_secret(client_id).ok_or_else(|| {
+            super::NotApplicable(format!("the realm file defines no client {client_id:?} with a secret")).into()
+        })
     }
 }

@@ -62,10 +62,9 @@ pub async fn authorize(
     request: &AuthorizationRequest,
     state: &str,
 ) -> anyhow::Result<FlowEnd> {
-    let password = ctx
-        .realm()?
-        .user_password(user)
-        .with_context(|| format!("no password for {user} in the realm file"))?;
+    let password = ctx.realm()?.user_password(user).ok_or_else(|| {
+        super::NotApplicable(format!("the realm file defines no user {user:?} with a password"))
+    })?;
     authorize_as(
         ctx,
         meta,

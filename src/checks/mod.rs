@@ -143,6 +143,13 @@ macro_rules! check_fn {
     }};
 }
 
+/// A check cannot run on this realm: something it needs is not there (a client, a user).
+/// The runner records it as a skip saying "not applicable"; `validate-realm` keeps such
+/// checks apart from regressions.
+#[derive(Debug, thiserror::Error)]
+#[error("not applicable: {0}")]
+pub struct NotApplicable(pub String);
+
 /// Passes with a message.
 pub fn pass(msg: impl Into<String>) -> CheckResult {
     Ok(Verdict::Pass(msg.into()))

@@ -18,6 +18,8 @@ use crate::secret::{Secret, SecretKind};
 /// The harness's placeholder prefix.
 pub const PLACEHOLDER_PREFIX: &str = "MCP_HARNESS_";
 
+const BUILTIN_ORIGIN: &str = "keycloak/realm-export.json (built in)";
+
 /// The baseline realm shipped with the harness.
 pub const BASELINE_JSON: &str = include_str!("../../keycloak/realm-export.json");
 
@@ -35,7 +37,7 @@ pub struct RealmFile {
 
 impl RealmFile {
     pub fn baseline() -> Self {
-        Self::parse(BASELINE_JSON, "keycloak/realm-export.json (built in)", None)
+        Self::parse(BASELINE_JSON, BUILTIN_ORIGIN, None)
             .expect("the built-in baseline realm is valid (a unit test proves it)")
     }
 
@@ -77,6 +79,11 @@ impl RealmFile {
             path,
             json,
         })
+    }
+
+    /// Whether this is the baseline shipped with the harness (not a file the user gave).
+    pub fn is_builtin(&self) -> bool {
+        self.path.is_none() && self.origin == BUILTIN_ORIGIN
     }
 
     pub fn name(&self) -> &str {

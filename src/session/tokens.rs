@@ -101,10 +101,9 @@ impl Session {
             .browser
             .as_ref()
             .context("this session has no browser (the selected checks did not ask for one)")?;
-        let password = self
-            .realm
-            .user_password(user)
-            .with_context(|| format!("the realm file defines no password for {user:?}"))?;
+        let password = self.realm.user_password(user).ok_or_else(|| {
+            crate::checks::NotApplicable(format!("the realm file defines no user {user:?} with a password"))
+        })?;
         let client = self.login_client(http).await?;
         let meta = self.provider(http).await?;
         let (pkce, state, nonce) = (Pkce::new(), random_value(), random_value());
