@@ -149,7 +149,9 @@ async fn create(ctx: &CheckCtx) -> CheckResult {
     let replaced = if method == "client_secret_post" {
         String::new()
     } else {
-        ctx.note(format!("the server replaced token_endpoint_auth_method client_secret_post with {method}"));
+        ctx.note(format!(
+            "the server replaced token_endpoint_auth_method client_secret_post with {method}"
+        ));
         format!(" (token_endpoint_auth_method replaced by {method}, as RFC 7591 §3.2.1 allows)")
     };
     for g in ["authorization_code", "refresh_token", "client_credentials"] {

@@ -166,16 +166,27 @@ pub fn catalogue_markdown() -> String {
         if checks.is_empty() {
             continue;
         }
-        md.push_str(&format!("\n## {}\n\n| ID | title | spec | component | needs |\n|---|---|---|---|---|\n", area.name()));
+        md.push_str(&format!(
+            "\n## {}\n\n| ID | title | spec | component | needs |\n|---|---|---|---|---|\n",
+            area.name()
+        ));
         for c in checks {
-            let needs: Vec<String> = c.needs.iter().map(|n| format!("{n:?}").to_lowercase()).collect();
+            let needs: Vec<String> = c
+                .needs
+                .iter()
+                .map(|n| format!("{n:?}").to_lowercase())
+                .collect();
             md.push_str(&format!(
                 "| {} | {} | {} | {} | {} |\n",
                 c.id,
                 c.title.replace('|', "\\|"),
                 c.spec,
                 c.subject.name(),
-                if needs.is_empty() { "keycloak".to_owned() } else { format!("keycloak, {}", needs.join(", ")) }
+                if needs.is_empty() {
+                    "keycloak".to_owned()
+                } else {
+                    format!("keycloak, {}", needs.join(", "))
+                }
             ));
         }
     }
