@@ -12,6 +12,8 @@ pub mod model;
 pub mod realm;
 pub mod render;
 pub mod requests;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -212,6 +212,37 @@ pub fn findings(runs: &[(String, ImpersonationResults)]) -> String {
     out
 }
 
+/// The committed raw results under `root/fixtures/repro` (`impersonation-*.json`), newest
+/// Keycloak first, each with its path relative to `root`.
+pub fn committed_runs(
+    root: &std::path::Path,
+) -> anyhow::Result<Vec<(String, ImpersonationResults)>> {
+    use anyhow::Context;
+    let dir = root.join("fixtures/repro");
+    let mut runs = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("impersonation-") && name.ends_with(".json")) {
+            continue;
+        }
+        let rel = format!("fixtures/repro/{name}");
+        let text =
+            std::fs::read_to_string(root.join(&rel)).with_context(|| format!("reading {rel}"))?;
+        let r: ImpersonationResults =
+            serde_json::from_str(&text).with_context(|| format!("parsing {rel}"))?;
+        runs.push((rel, r));
+    }
+    runs.sort_by_key(|(_, r)| std::cmp::Reverse(version_key(&r.keycloak_version)));
+    Ok(runs)
+}
+
+/// `26.7.3` as numbers, for ordering.
+fn version_key(v: &str) -> Vec<u64> {
+    v.split(['.', '-'])
+        .map(|p| p.parse().unwrap_or(0))
+        .collect()
+}
+
 /// One run: header, table, requests, settings, boots, notes. `level` is the heading level
 /// of its subsections.
 pub fn section(r: &ImpersonationResults, level: usize) -> String {
@@ -257,6 +288,10 @@ pub fn section(r: &ImpersonationResults, level: usize) -> String {
     out.push('\n');
     if r.columns.is_empty() {
         out.push_str("No column ran: see the boots below.\n\n");
+    } else {
+        let _ = writeln!(out, "{h} Summary\n");
+        out.push_str(&summary(r));
+        out.push('\n');
     }
 
     let _ = writeln!(out, "{h} Requests\n");
@@ -343,6 +378,43 @@ pub fn section(r: &ImpersonationResults, level: usize) -> String {
     let _ = writeln!(out, "{h} Notes\n");
     for n in &r.notes {
         let _ = writeln!(out, "- {n}");
+    }
+    out
+}
+
+/// Per request: where a token was issued (for whom) and where it was refused (how).
+fn summary(r: &ImpersonationResults) -> String {
+    let mut out = String::new();
+    for (i, req) in r.requests.iter().enumerate() {
+        let mut issued = Vec::new();
+        let mut refused = Vec::new();
+        let mut other = Vec::new();
+        for c in &r.columns {
+            match c.cell(&req.id) {
+                Some(cell) if cell.issued.is_some() => {
+                    let i = cell.issued.as_ref().expect("checked");
+                    issued.push(format!("{} (sub **{}**)", c.title, md(&who(i))));
+                }
+                Some(cell) if cell.status.is_some() => refused.push(format!(
+                    "{} ({} `{}`)",
+                    c.title,
+                    cell.status.unwrap_or_default(),
+                    md(cell.error.as_deref().unwrap_or("?"))
+                )),
+                _ => other.push(c.title.clone()),
+            }
+        }
+        let mut parts = Vec::new();
+        if !issued.is_empty() {
+            parts.push(format!("issued in {}", issued.join(", ")));
+        }
+        if !refused.is_empty() {
+            parts.push(format!("refused in {}", refused.join(", ")));
+        }
+        if !other.is_empty() {
+            parts.push(format!("not sent in {}", other.join(", ")));
+        }
+        let _ = writeln!(out, "{}. `{}`: {}.", i + 1, req.id, parts.join("; "));
     }
     out
 }
@@ -484,6 +556,14 @@ mod tests {
         assert!(m.contains("/clients/{id}/management/permissions"), "{m}");
         assert!(m.contains("sub: **alice**"), "{m}");
         assert!(m.contains("- Date: 2026-01-01T00:00:00Z"), "{m}");
+        assert!(
+            m.contains("1. `own-token`: issued in V2 (standard) (sub **alice**)."),
+            "{m}"
+        );
+        assert!(
+            m.contains("2. `impersonate`: refused in V2 (standard) (400 `invalid_request`)."),
+            "{m}"
+        );
     }
 
     #[test]
