@@ -87,7 +87,7 @@ pub async fn impersonation(args: ImpersonationArgs) -> u8 {
     if !results.all_booted() {
         for b in results.boots.iter().filter(|b| b.error.is_some()) {
             eprintln!(
-                "error: the {} boot failed:\n{}",
+                "error: the {} boot: {}",
                 b.id,
                 b.error.as_deref().unwrap_or_default()
             );

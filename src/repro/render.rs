@@ -30,7 +30,11 @@ pub fn terminal(r: &ImpersonationResults) -> String {
         }
         rows.push(row);
     }
-    out.push_str(&text_table(&rows));
+    if r.columns.is_empty() {
+        out.push_str("no column ran: a boot failed (see boots below)\n");
+    } else {
+        out.push_str(&text_table(&rows));
+    }
     for (i, n) in notes.iter().enumerate() {
         let _ = writeln!(out, "  [{}] {n}", footnote_mark(i));
     }
@@ -51,7 +55,7 @@ pub fn terminal(r: &ImpersonationResults) -> String {
     }
     out.push_str("\nboots:\n");
     for b in &r.boots {
-        let _ = writeln!(out, "  {}: {}", b.id, boot_line(b));
+        let _ = writeln!(out, "  {}: {}, {}", b.id, b.title, boot_facts(b));
         if !b.argv.is_empty() {
             let _ = writeln!(out, "    {}", b.argv.join(" "));
         }
@@ -162,18 +166,23 @@ pub fn versions(r: &ImpersonationResults) -> String {
     }
 }
 
-fn boot_line(b: &BootRecord) -> String {
-    let mut s = b.title.clone();
+/// Version, Java and boot time of a boot.
+fn boot_facts(b: &BootRecord) -> String {
+    let mut facts = Vec::new();
     if let Some(v) = &b.keycloak_version {
-        let _ = write!(s, ", Keycloak {v}");
+        facts.push(format!("Keycloak {v}"));
     }
     if let Some(j) = &b.java {
-        let _ = write!(s, ", Java {j}");
+        facts.push(format!("Java {j}"));
     }
     if let Some(t) = b.boot_seconds {
-        let _ = write!(s, ", ready in {t:.1}s");
+        facts.push(format!("ready in {t:.1}s"));
     }
-    s
+    if facts.is_empty() {
+        "did not boot".to_owned()
+    } else {
+        facts.join(", ")
+    }
 }
 
 /// `results.md`: one run, standalone.
@@ -351,7 +360,7 @@ pub fn section(r: &ImpersonationResults, level: usize) -> String {
             "**{}** (`{}`): {}\n",
             md(&b.title),
             b.id,
-            md(&boot_line(b))
+            md(&boot_facts(b))
         );
         if !b.argv.is_empty() {
             let _ = writeln!(out, "```\n{}\n```\n", b.argv.join(" "));
