@@ -18,6 +18,7 @@ pub mod nextcloud;
 pub mod oauth;
 pub mod progress;
 pub mod report;
+pub mod repro;
 pub mod runner;
 pub mod secret;
 pub mod session;

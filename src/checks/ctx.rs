@@ -78,7 +78,10 @@ impl CheckCtx {
     /// The secret of a client the realm file defines ("not applicable" when it defines none).
     pub fn client_secret(&self, client_id: &str) -> anyhow::Result<crate::secret::Secret> {
         self.realm()?.client_secret(client_id).ok_or_else(|| {
-            super::NotApplicable(format!("the realm file defines no client {client_id:?} with a secret")).into()
+            super::NotApplicable(format!(
+                "the realm file defines no client {client_id:?} with a secret"
+            ))
+            .into()
         })
     }
 }

@@ -63,7 +63,9 @@ pub async fn authorize(
     state: &str,
 ) -> anyhow::Result<FlowEnd> {
     let password = ctx.realm()?.user_password(user).ok_or_else(|| {
-        super::NotApplicable(format!("the realm file defines no user {user:?} with a password"))
+        super::NotApplicable(format!(
+            "the realm file defines no user {user:?} with a password"
+        ))
     })?;
     authorize_as(
         ctx,

@@ -1,6 +1,7 @@
-//! The command line: `run`, `up`, `doctor`, `validate-realm`, and the tools of later issues.
+//! The command line: `run`, `up`, `doctor`, `sweep`, `validate-realm`, `repro`.
 
 mod doctor;
+mod repro;
 mod run;
 mod signals;
 mod sweep;
@@ -37,6 +38,39 @@ enum Command {
     Sweep(SweepArgs),
     /// Lint a realm file (and, unless --static-only, diff it live against the baseline).
     ValidateRealm(validate::ValidateArgs),
+    /// Reproductions of findings against freshly booted Keycloaks.
+    #[command(subcommand)]
+    Repro(ReproCommand),
+}
+
+/// `repro`'s subcommands.
+#[derive(Subcommand)]
+pub enum ReproCommand {
+    /// Boot Keycloak with Standard Token Exchange (V2), then with Legacy V1, send the same
+    /// exchange and impersonation requests to both (V1 before and after granting its
+    /// permissions), and print what each answered.
+    Impersonation(ImpersonationArgs),
+}
+
+/// `repro impersonation`'s flags.
+#[derive(clap::Args)]
+pub struct ImpersonationArgs {
+    /// Keycloak version.
+    #[arg(long, env = "KEYCLOAK_VERSION", default_value = crate::config::DEFAULT_KEYCLOAK_VERSION)]
+    pub keycloak_version: String,
+    /// A Keycloak distribution to use instead of the cache: a zip or an unpacked directory.
+    #[arg(long, env = "KEYCLOAK_HOME")]
+    pub keycloak_dist: Option<PathBuf>,
+    /// Seconds to wait for each Keycloak boot.
+    #[arg(long, env = "MCP_AUTHZ_HARNESS_BOOT_TIMEOUT", default_value_t = 180)]
+    pub boot_timeout: u64,
+    /// Write the raw results as JSON to FILE, and their Markdown rendering next to it
+    /// (`results.json` -> `results.md`).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Keep the run directories and Keycloak logs after the run; never processes.
+    #[arg(long, env = "MCP_AUTHZ_HARNESS_KEEP")]
+    pub keep: bool,
 }
 
 /// `sweep`'s flags.
@@ -125,6 +159,7 @@ pub fn main() -> ExitCode {
             Command::Doctor(args) => doctor::doctor(&args),
             Command::Sweep(args) => sweep::sweep(args).await,
             Command::ValidateRealm(args) => validate::validate(args).await,
+            Command::Repro(ReproCommand::Impersonation(args)) => repro::impersonation(args).await,
         }
     });
     ExitCode::from(code)

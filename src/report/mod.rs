@@ -145,7 +145,8 @@ impl Report {
         roots.extend(kept.map(Path::to_owned));
         let hits = scan::secret_hits(&roots);
         if !hits.is_empty() {
-            self.problems.extend(hits.into_iter().map(|h| format!("secret scan: {h}")));
+            self.problems
+                .extend(hits.into_iter().map(|h| format!("secret scan: {h}")));
             self.write_all(dir)?;
         }
         Ok(())

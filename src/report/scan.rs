@@ -11,10 +11,16 @@ pub fn secret_hits(roots: &[PathBuf]) -> Vec<String> {
     let mut hits = Vec::new();
     for root in roots {
         for file in files_under(root) {
-            let Ok(bytes) = std::fs::read(&file) else { continue };
+            let Ok(bytes) = std::fs::read(&file) else {
+                continue;
+            };
             for (value, kind) in &secrets {
                 if contains(&bytes, value.as_bytes()) {
-                    hits.push(format!("{}: contains a {} in clear", file.display(), kind.label()));
+                    hits.push(format!(
+                        "{}: contains a {} in clear",
+                        file.display(),
+                        kind.label()
+                    ));
                 }
             }
         }
@@ -59,9 +65,16 @@ mod tests {
         let s = Secret::new(SecretKind::RefreshToken, "rt-0123456789-abcdef-scan-test");
         std::fs::create_dir_all(dir.path().join("logs")).unwrap();
         std::fs::write(dir.path().join("report.json"), "{\"ok\": true}").unwrap();
-        std::fs::write(dir.path().join("logs/x.log"), format!("token={}", s.expose())).unwrap();
+        std::fs::write(
+            dir.path().join("logs/x.log"),
+            format!("token={}", s.expose()),
+        )
+        .unwrap();
         let hits = secret_hits(&[dir.path().to_owned()]);
         assert_eq!(hits.len(), 1, "{hits:?}");
-        assert!(hits[0].contains("logs/x.log") && hits[0].contains("refresh_token"), "{hits:?}");
+        assert!(
+            hits[0].contains("logs/x.log") && hits[0].contains("refresh_token"),
+            "{hits:?}"
+        );
     }
 }

@@ -102,7 +102,9 @@ impl Session {
             .as_ref()
             .context("this session has no browser (the selected checks did not ask for one)")?;
         let password = self.realm.user_password(user).ok_or_else(|| {
-            crate::checks::NotApplicable(format!("the realm file defines no user {user:?} with a password"))
+            crate::checks::NotApplicable(format!(
+                "the realm file defines no user {user:?} with a password"
+            ))
         })?;
         let client = self.login_client(http).await?;
         let meta = self.provider(http).await?;
