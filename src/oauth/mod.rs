@@ -2,6 +2,7 @@
 
 pub mod dcr;
 pub mod discovery;
+pub mod forge;
 pub mod jwt;
 pub mod pkce;
 pub mod token;
