@@ -22,7 +22,7 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "mcp-authz-harness")
+BIN = os.path.join(ROOT, "target", "debug", "mcp-authz-harness")
 RESULTS = os.path.join(ROOT, "bench", "results")
 DOC = os.path.join(ROOT, "docs", "performance.md")
 MARKER = "MCP_AUTHZ_HARNESS_RUN="
@@ -106,7 +106,7 @@ def machine():
 
 
 def measure(args):
-    subprocess.run(["cargo", "build", "--release", "--locked"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--locked"], cwd=ROOT, check=True)
     env = dict(os.environ, CI="true", KEYCLOAK_VERSION=args.keycloak_version)
     env.pop("KEYCLOAK_HOME", None)
     runs = []
@@ -122,7 +122,7 @@ def measure(args):
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "argv": sys.argv,
         "harness_commit": sha,
-        "selection": "run --only REALM-02 (release build)",
+        "selection": "run --only REALM-02 (debug build: Keycloak dominates)",
         "keycloak_version": args.keycloak_version,
         "machine": machine(),
         "runs": runs,
@@ -137,7 +137,7 @@ def render():
     docs = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(RESULTS, "*.json")))]
     out = ["# Performance", "",
            "Rendered by `python3 bench/measure.py` from the raw measurements in `bench/results/`",
-           "(do not edit by hand). Each measurement runs the release binary on",
+           "(do not edit by hand). Each measurement runs the (debug) binary on",
            "`run --only REALM-02` and reads the phase times from its `report.json`; peak RSS is",
            "`VmHWM` of the harness process and of the Keycloak JVM, polled every 200 ms.",
            "Tests never assert on time; these numbers are for sizing CI and spotting regressions.", ""]
