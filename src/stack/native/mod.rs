@@ -3,6 +3,8 @@
 pub mod distribution;
 pub mod jdk;
 pub mod keycloak;
+pub mod mcp_profiles;
+pub mod mcp_server;
 
 use super::{Backend, KeycloakEndpoint, Stack, StackConfig};
 use crate::progress::Progress;
