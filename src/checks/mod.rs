@@ -7,6 +7,7 @@
 
 mod ctx;
 mod dcr;
+mod mcp;
 mod realm;
 
 use std::future::Future;
@@ -151,7 +152,7 @@ pub fn skip(reason: impl Into<String>) -> CheckResult {
 
 /// The whole catalogue, in report order.
 pub fn catalogue() -> Vec<Check> {
-    [realm::CHECKS, dcr::CHECKS].concat()
+    [realm::CHECKS, dcr::CHECKS, mcp::CHECKS].concat()
 }
 
 /// `docs/catalogue.md`: the catalogue as a table per area, generated from [`catalogue`].

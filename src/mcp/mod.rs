@@ -2,6 +2,7 @@
 //! protected resource metadata the server publishes (RFC 9728), and the alignment of the
 //! realm with the scopes the server names.
 
+pub mod challenge;
 pub mod client;
 pub mod prm;
 pub mod scopes;

@@ -3,6 +3,7 @@
 
 mod clients;
 mod realm;
+mod subjects;
 mod teardown;
 
 use std::path::Path;
@@ -10,6 +11,9 @@ use std::sync::Arc;
 
 pub use clients::{CLIENT_NAME_PREFIX, ClientRegistry, client_name, parse_client_name};
 pub use realm::{DeployedRealm, RealmSource};
+pub use subjects::{
+    HARNESS_MCP_CLIENT, HarnessClient, MCP_SERVER_CLIENT, McpServerState, RunningMcp, Subjects,
+};
 pub use teardown::TeardownReport;
 
 use crate::evidence::Evidence;
@@ -43,6 +47,8 @@ pub struct Session {
     pub keycloak_features: Vec<String>,
     /// Clients this run registered (deleted at teardown).
     pub clients: Arc<ClientRegistry>,
+    /// The stand-in and the MCP server, started after the realm when checks need them.
+    pub subjects: Subjects,
     /// Realms imported next to the baseline (deleted at teardown), by name.
     variants: tokio::sync::Mutex<Vec<Arc<DeployedRealm>>>,
     /// Client ids in the realm once it was deployed, before any check ran.
@@ -89,7 +95,7 @@ impl Session {
     #[allow(clippy::type_complexity)]
     async fn deploy(
         run: RunContext,
-        stack: Stack,
+        mut stack: Stack,
         opts: &SessionOptions,
         progress: Arc<Progress>,
     ) -> Result<Session, (anyhow::Error, Box<(RunContext, Stack)>)> {
@@ -125,20 +131,33 @@ impl Session {
         .await;
         progress.phase_done("realm", started.elapsed());
         match deployed {
-            Ok((keycloak_features, realm, clients_before)) => Ok(Session {
-                run,
-                stack,
-                http,
-                admin,
-                realm,
-                setup,
-                progress,
-                keycloak_features,
-                clients: Arc::new(ClientRegistry::default()),
-                variants: tokio::sync::Mutex::new(Vec::new()),
-                clients_before,
-                teardown: tokio::sync::Mutex::new(None),
-            }),
+            Ok((keycloak_features, realm, clients_before)) => {
+                let subjects = subjects::start(
+                    &run,
+                    &mut stack,
+                    &opts.stack,
+                    &realm,
+                    &admin,
+                    &setup,
+                    &progress,
+                )
+                .await;
+                Ok(Session {
+                    run,
+                    stack,
+                    http,
+                    admin,
+                    realm,
+                    setup,
+                    progress,
+                    keycloak_features,
+                    clients: Arc::new(ClientRegistry::default()),
+                    subjects,
+                    variants: tokio::sync::Mutex::new(Vec::new()),
+                    clients_before,
+                    teardown: tokio::sync::Mutex::new(None),
+                })
+            }
             Err(e) => Err((e, Box::new((run, stack)))),
         }
     }

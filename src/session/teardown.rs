@@ -59,13 +59,15 @@ pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> Teard
     report.notes.extend(cleanup.notes);
     measure_clients_left(session, &mut report).await;
     delete_variants(session, &mut report).await;
-    let logs: Vec<PathBuf> = session
+    let mut logs: Vec<PathBuf> = session
         .stack
         .log_files()
         .await
         .into_iter()
         .map(|(_, p)| p)
         .collect();
+    logs.extend(session.subjects.log_files());
+    session.subjects.stop().await;
     session.stack.stop().await;
     let left = process::processes_with_marker(&session.run.id);
     report.processes_left = left.len() as u32;

@@ -74,6 +74,22 @@ pub struct NativeMcpServer {
     pub argv: Vec<String>,
 }
 
+impl NativeMcpServer {
+    /// What it asks the IdP for: its authorization proxy sends `openid profile email`
+    /// plus `NEXTCLOUD_OIDC_SCOPES`, and with background operations on (as started here)
+    /// its provisioning flow adds `offline_access`. Sorted, without duplicates.
+    pub fn requested_scopes(&self) -> Vec<String> {
+        let mut all: Vec<String> = ["openid", "profile", "email", "offline_access"]
+            .into_iter()
+            .chain(self.oidc_scopes.split_whitespace())
+            .map(str::to_owned)
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
 /// Why the server is not running, with its process (stopped) when one was started, so
 /// its log stays part of the run.
 pub struct StartFailure {
