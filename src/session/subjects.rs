@@ -225,9 +225,7 @@ async fn start_native(
         client_secret,
         allowed_mcp_clients: format!("{}|{}", h.client_id, h.redirect_uri),
     };
-    let started = std::time::Instant::now();
     let outcome = mcp_server::start(run, opts, &wiring, progress).await;
-    progress.phase_done("boot.mcp-server", started.elapsed());
     match outcome {
         Ok(server) => {
             let state = running(&server);

@@ -97,7 +97,8 @@ pub struct StartFailure {
     pub process: Option<ManagedProcess>,
 }
 
-/// Installs the release if needed, starts it and waits for `/health/live`.
+/// Installs the release if needed (phase `provision.mcp-server-venv`), starts it and waits
+/// for `/health/live` (phase `boot.mcp-server`).
 pub async fn start(
     run: &RunContext,
     opts: &McpServerOptions,
@@ -117,6 +118,7 @@ pub async fn start(
     let mut process =
         ManagedProcess::spawn("mcp-server", &run.id, prepared.command, &log).map_err(fail)?;
     let argv = process.argv().to_vec();
+    let booting = Instant::now();
     let http = Http::new(Duration::from_secs(5));
     let live = format!("{}/health/live", prepared.base_url);
     let ready = wait_ready(
@@ -136,6 +138,7 @@ pub async fn start(
         progress,
     )
     .await;
+    progress.phase_done("boot.mcp-server", booting.elapsed());
     if let Err(e) = ready {
         process.stop(Duration::from_secs(5)).await;
         return Err(StartFailure {
