@@ -223,7 +223,8 @@ async fn start_native(
         nextcloud_host,
         client_id: MCP_SERVER_CLIENT.into(),
         client_secret,
-        allowed_mcp_clients: format!("{}|{}", h.client_id, h.redirect_uri),
+        allowed_client_id: h.client_id.clone(),
+        allowed_redirect_uri: h.redirect_uri.clone(),
     };
     let outcome = mcp_server::start(run, opts, &wiring, progress).await;
     match outcome {

@@ -55,8 +55,10 @@ pub struct McpServerWiring {
     /// The server's own confidential client at Keycloak.
     pub client_id: String,
     pub client_secret: Secret,
-    /// `ALLOWED_MCP_CLIENTS`: `client_id|exact-redirect-uri` entries, comma-separated.
-    pub allowed_mcp_clients: String,
+    /// The one client its authorization proxy allows (`ALLOWED_MCP_CLIENTS`), with the
+    /// exact redirect URI where the release can say so.
+    pub allowed_client_id: String,
+    pub allowed_redirect_uri: String,
 }
 
 /// A started MCP server.
@@ -110,7 +112,9 @@ pub async fn start(
         process: None,
     };
     let profile = profile_for(&opts.version).map_err(fail)?;
-    let venv = ensure_venv(run, opts, progress).await.map_err(fail)?;
+    let venv = ensure_venv(run, opts, profile, progress)
+        .await
+        .map_err(fail)?;
     let oidc_scopes =
         default_oidc_scopes(&venv, profile).unwrap_or_else(|| "openid profile email".to_owned());
     let prepared = prepare(run, &venv, profile, wiring, &oidc_scopes).map_err(fail)?;
@@ -214,7 +218,10 @@ fn prepare(
         ("ENABLE_BACKGROUND_OPERATIONS", "true".into()),
         // The stand-in advertises no apps; gating would hide their tools.
         ("MCP_DISABLE_CAPABILITY_GATING", "true".into()),
-        ("ALLOWED_MCP_CLIENTS", wiring.allowed_mcp_clients.clone()),
+        (
+            "ALLOWED_MCP_CLIENTS",
+            profile.allowed_mcp_clients(&wiring.allowed_client_id, &wiring.allowed_redirect_uri),
+        ),
     ];
     if let Some(var) = profile.discovery_var {
         env.push((var, wiring.discovery_url.clone()));
@@ -241,32 +248,38 @@ pub fn fernet_key() -> Secret {
     )
 }
 
-/// The venv of `opts.version`, created once under a lock.
+/// The venv of `opts.version`, created once under a lock. Its marker holds the
+/// requirements pip installed, so a profile that adds one redoes the venv.
 pub async fn ensure_venv(
     run: &RunContext,
     opts: &McpServerOptions,
+    profile: &LaunchProfile,
     progress: &Progress,
 ) -> anyhow::Result<PathBuf> {
     let root = cache_root();
     let venv = root.join(format!("venv-{PACKAGE}-{}", opts.version));
     let marker = venv.join(".harness-complete");
-    if marker.exists() {
+    let mut requirements = vec![format!("{PACKAGE}=={}", opts.version)];
+    requirements.extend(profile.extra_requirements.iter().map(|r| (*r).to_owned()));
+    let complete = || std::fs::read_to_string(&marker).is_ok_and(|m| m == requirements.join(" "));
+    if complete() {
         return Ok(venv);
     }
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
     let _lock = lock(&root.join(format!("venv-{PACKAGE}-{}.lock", opts.version)))?;
-    if marker.exists() {
+    if complete() {
         return Ok(venv);
     }
     check_python(&opts.python).await?;
     if venv.exists() {
-        // An interrupted install: a venv cannot be moved into place, so it is redone.
+        // An interrupted or outdated install: a venv cannot be moved into place, so it is
+        // redone.
         std::fs::remove_dir_all(&venv)
             .with_context(|| format!("removing the incomplete venv {}", venv.display()))?;
     }
     progress.println(&format!(
-        "installing {PACKAGE}=={} into {} (once per release)",
-        opts.version,
+        "installing {} into {} (once per release)",
+        requirements.join(" "),
         venv.display()
     ));
     let started = Instant::now();
@@ -277,10 +290,10 @@ pub async fn ensure_venv(
     run_to_end(run, venv_cmd, &log, deadline, "creating the venv", progress).await?;
     let mut pip = Command::new(venv.join("bin/pip"));
     pip.args(["install", "--no-input", "--disable-pip-version-check"])
-        .arg(format!("{PACKAGE}=={}", opts.version));
-    let what = format!("pip install {PACKAGE}=={}", opts.version);
+        .args(&requirements);
+    let what = format!("pip install {}", requirements.join(" "));
     run_to_end(run, pip, &log, deadline, &what, progress).await?;
-    std::fs::write(&marker, &opts.version)?;
+    std::fs::write(&marker, requirements.join(" "))?;
     progress.phase_done("provision.mcp-server-venv", started.elapsed());
     Ok(venv)
 }
