@@ -210,6 +210,139 @@ fn sorted_union(a: &[String], b: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::Http;
+    use crate::secret::{Secret, SecretKind};
+    use wiremock::matchers::{body_partial_json, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const R: &str = "/admin/realms/r";
+
+    async fn mock_keycloak() -> MockServer {
+        let kc = MockServer::start().await;
+        let ok = |v: Value| ResponseTemplate::new(200).set_body_json(v);
+        let routes = [
+            (
+                "/realms/master/protocol/openid-connect/token",
+                "POST",
+                ok(json!({"access_token": "admin-token-1234", "expires_in": 60})),
+            ),
+            (
+                "/admin/realms/r/client-scopes",
+                "GET",
+                ok(json!([{"name": "profile", "id": "p"}, {"name": "notes.read", "id": "n"}])),
+            ),
+            (
+                "/admin/realms/r/clients",
+                "GET",
+                ok(json!([{"id": "c1", "clientId": "srv"}])),
+            ),
+            (
+                "/admin/realms/r/clients/c1/default-client-scopes",
+                "GET",
+                ok(json!([{"name": "profile", "id": "p"}])),
+            ),
+            (
+                "/admin/realms/r/clients/c1/optional-client-scopes",
+                "GET",
+                ok(json!([])),
+            ),
+            (
+                "/admin/realms/r/components",
+                "GET",
+                ok(json!([
+                    {"id": "k1", "name": "Allowed Client Scopes", "providerId": ALLOWED_SCOPES_POLICY,
+                     "subType": "anonymous", "config": {"allowed-client-scopes": ["notes.read"]}},
+                    {"id": "k2", "name": "Trusted Hosts", "providerId": "trusted-hosts",
+                     "subType": "anonymous", "config": {}}
+                ])),
+            ),
+        ];
+        for (p, m, resp) in routes {
+            Mock::given(method(m))
+                .and(path(p))
+                .respond_with(resp)
+                .mount(&kc)
+                .await;
+        }
+        let created = ResponseTemplate::new(201)
+            .insert_header("Location", format!("{}{R}/client-scopes/new-id", kc.uri()));
+        Mock::given(method("POST"))
+            .and(path(format!("{R}/client-scopes")))
+            .and(body_partial_json(json!({"name": "sharing.read",
+                "attributes": {"include.in.token.scope": "true"}})))
+            .respond_with(created)
+            .expect(1)
+            .mount(&kc)
+            .await;
+        for id in ["new-id", "n"] {
+            Mock::given(method("PUT"))
+                .and(path(format!("{R}/clients/c1/optional-client-scopes/{id}")))
+                .respond_with(ResponseTemplate::new(204))
+                .expect(1)
+                .mount(&kc)
+                .await;
+        }
+        Mock::given(method("PUT"))
+            .and(path(format!("{R}/components/k1")))
+            .and(body_partial_json(
+                json!({"config": {"allowed-client-scopes":
+                ["notes.read", "sharing.read"]}}),
+            ))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&kc)
+            .await;
+        kc
+    }
+
+    #[tokio::test]
+    async fn creates_the_missing_offers_the_unoffered_and_extends_the_policy() {
+        let kc = mock_keycloak().await;
+        let admin = AdminClient::new(
+            Http::new(std::time::Duration::from_secs(5)),
+            &kc.uri(),
+            "admin",
+            Secret::new(SecretKind::Password, "admin-password-1"),
+        );
+        let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        let listed = s(&["openid", "profile", "notes.read"]);
+        let requested = s(&["openid", "sharing.read"]);
+        let out = align(&admin, "r", "srv", &listed, &requested, true)
+            .await
+            .unwrap();
+        assert_eq!(out.missing, ["sharing.read"]);
+        assert_eq!(out.not_offered, ["notes.read"]);
+        assert_eq!(out.created, ["sharing.read"]);
+        assert_eq!(out.attached, ["sharing.read", "notes.read"]);
+        assert_eq!(out.policies_updated, ["Allowed Client Scopes (anonymous)"]);
+        // `expect(1)` on each change is verified when the mock server drops.
+    }
+
+    #[tokio::test]
+    async fn compares_without_changing_when_told_not_to() {
+        let kc = mock_keycloak().await;
+        let admin = AdminClient::new(
+            Http::new(std::time::Duration::from_secs(5)),
+            &kc.uri(),
+            "admin",
+            Secret::new(SecretKind::Password, "admin-password-1"),
+        );
+        let requested = vec!["sharing.read".to_owned()];
+        let out = align(&admin, "r", "srv", &[], &requested, false)
+            .await
+            .unwrap();
+        assert_eq!(out.missing, ["sharing.read"]);
+        assert!(out.created.is_empty() && out.attached.is_empty());
+        let changes = kc
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.method.as_str() != "GET" && !r.url.path().ends_with("/token"))
+            .count();
+        assert_eq!(changes, 0);
+        kc.reset().await; // the change mocks' `expect(1)` do not apply here
+    }
 
     #[test]
     fn wanted_merges_listed_and_requested() {
