@@ -12,7 +12,8 @@ use std::sync::Arc;
 pub use clients::{CLIENT_NAME_PREFIX, ClientRegistry, client_name, parse_client_name};
 pub use realm::{DeployedRealm, RealmSource};
 pub use subjects::{
-    HARNESS_MCP_CLIENT, HarnessClient, MCP_SERVER_CLIENT, McpServerState, RunningMcp, Subjects,
+    HARNESS_MCP_CLIENT, HarnessClient, MCP_SERVER_CLIENT, McpLaunch, McpServerState, RunningMcp,
+    Subjects,
 };
 pub use teardown::TeardownReport;
 

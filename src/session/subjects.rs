@@ -20,7 +20,7 @@ use crate::secret::Secret;
 use crate::stack::native::mcp_server::{self, McpServerWiring, NativeMcpServer};
 use crate::stack::process::ManagedProcess;
 use crate::stack::run::RunContext;
-use crate::stack::{Backend, McpEndpoint, Stack, StackConfig};
+use crate::stack::{Backend, McpEndpoint, McpServerOptions, Stack, StackConfig};
 
 use super::DeployedRealm;
 
@@ -67,10 +67,21 @@ pub enum McpServerState {
     Unavailable(String),
 }
 
+/// How the native MCP server was started, so a check can start a second configuration
+/// of the same release: clone it, change `wiring.instance` and `wiring.extra_env`, call
+/// [`mcp_server::start`], and hand the process to `session.stack.adopt` for teardown.
+#[derive(Clone, Debug)]
+pub struct McpLaunch {
+    pub options: McpServerOptions,
+    pub wiring: McpServerWiring,
+}
+
 /// The subjects of this session beyond Keycloak.
 pub struct Subjects {
     pub harness_client: HarnessClient,
     pub mcp: McpServerState,
+    /// The native MCP server's launch, when the harness started one.
+    pub launch: Option<McpLaunch>,
     /// The realm compared with the server's scopes (`Err`: the comparison broke).
     pub alignment: Option<Result<ScopeAlignment, String>>,
     stand_in: Mutex<Option<StandIn>>,
@@ -83,6 +94,7 @@ impl Subjects {
         Self {
             harness_client,
             mcp: McpServerState::NotNeeded,
+            launch: None,
             alignment: None,
             stand_in: Mutex::new(None),
             process: tokio::sync::Mutex::new(None),
@@ -219,14 +231,20 @@ async fn start_native(
     };
     let h = &subjects.harness_client;
     let wiring = McpServerWiring {
+        instance: "mcp-server".into(),
         discovery_url: realm.discovery_url(),
         nextcloud_host,
         client_id: MCP_SERVER_CLIENT.into(),
         client_secret,
         allowed_client_id: h.client_id.clone(),
         allowed_redirect_uri: h.redirect_uri.clone(),
+        extra_env: Vec::new(),
     };
     let outcome = mcp_server::start(run, opts, &wiring, progress).await;
+    subjects.launch = Some(McpLaunch {
+        options: opts.clone(),
+        wiring,
+    });
     match outcome {
         Ok(server) => {
             let state = running(&server);

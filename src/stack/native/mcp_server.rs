@@ -48,6 +48,9 @@ impl McpServerOptions {
 /// What the server is pointed at, decided by the session.
 #[derive(Clone, Debug)]
 pub struct McpServerWiring {
+    /// Names its process, log (`<instance>.log`) and directories in the run dir, so a
+    /// second configuration can run next to the first (`mcp-server` for the first).
+    pub instance: String,
     /// The Keycloak realm's OIDC discovery URL.
     pub discovery_url: String,
     /// Nextcloud's base URL (the stand-in in the native backend).
@@ -59,6 +62,9 @@ pub struct McpServerWiring {
     /// exact redirect URI where the release can say so.
     pub allowed_client_id: String,
     pub allowed_redirect_uri: String,
+    /// Variables set last, over everything above: a second configuration of the same
+    /// release (e.g. `ENABLE_DCR=true` for the proxy's DCR check).
+    pub extra_env: Vec<(String, String)>,
 }
 
 /// A started MCP server.
@@ -118,9 +124,9 @@ pub async fn start(
     let oidc_scopes =
         default_oidc_scopes(&venv, profile).unwrap_or_else(|| "openid profile email".to_owned());
     let prepared = prepare(run, &venv, profile, wiring, &oidc_scopes).map_err(fail)?;
-    let log = run.path("mcp-server.log");
+    let log = run.path(format!("{}.log", wiring.instance));
     let mut process =
-        ManagedProcess::spawn("mcp-server", &run.id, prepared.command, &log).map_err(fail)?;
+        ManagedProcess::spawn(&wiring.instance, &run.id, prepared.command, &log).map_err(fail)?;
     let argv = process.argv().to_vec();
     let booting = Instant::now();
     let http = Http::new(Duration::from_secs(5));
@@ -181,9 +187,10 @@ fn prepare(
 ) -> anyhow::Result<Prepared> {
     let port = crate::stack::ports::free_port()?;
     let base_url = format!("http://127.0.0.1:{port}");
-    let cwd = run.subdir("mcp-server/cwd")?;
-    let data = run.subdir("mcp-server/data")?;
-    let tmp = run.subdir("mcp-server/tmp")?;
+    let dir = &wiring.instance;
+    let cwd = run.subdir(&format!("{dir}/cwd"))?;
+    let data = run.subdir(&format!("{dir}/data"))?;
+    let tmp = run.subdir(&format!("{dir}/tmp"))?;
     let db_path = data.join("tokens.db");
     let fernet_key = fernet_key();
     let mut cmd = Command::new(venv.join("bin").join(PACKAGE));
@@ -230,6 +237,7 @@ fn prepare(
         env.push((profile.mode_var, mode.to_owned()));
     }
     cmd.envs(env);
+    cmd.envs(wiring.extra_env.iter().map(|(k, v)| (k, v)));
     Ok(Prepared {
         command: cmd,
         base_url,
