@@ -126,6 +126,9 @@ async fn starts(ctx: &CheckCtx) -> CheckResult {
         McpServerState::NotNeeded => return skip("the session did not start the MCP server"),
     };
     ctx.step("GET /health/live");
+    if !mcp.argv.is_empty() {
+        ctx.note(format!("started as: {}", mcp.argv.join(" ")));
+    }
     let url = format!("{}/health/live", mcp.endpoint.base_url);
     let resp = ctx.http().get(&url).send().await?;
     ensure!(resp.status == 200, "GET {url}: {}", resp.summary());

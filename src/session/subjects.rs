@@ -50,6 +50,8 @@ pub struct RunningMcp {
     pub db_path: Option<PathBuf>,
     /// What it asks the IdP for, when known (see [`NativeMcpServer`]).
     pub requested_scopes: Vec<String>,
+    /// Its command line, when the harness started it.
+    pub argv: Vec<String>,
 }
 
 /// Whether the MCP server is there for the checks.
@@ -282,6 +284,7 @@ fn running(server: &NativeMcpServer) -> RunningMcp {
         fernet_key: Some(server.fernet_key.clone()),
         db_path: Some(server.db_path.clone()),
         requested_scopes: server.requested_scopes(),
+        argv: server.argv.clone(),
     }
 }
 
@@ -305,6 +308,7 @@ fn external(stack: &mut Stack, cfg: &StackConfig) -> McpServerState {
         fernet_key: None,
         db_path: None,
         requested_scopes: Vec::new(),
+        argv: Vec::new(),
     })
 }
 
