@@ -57,6 +57,12 @@ pub struct StackArgs {
     #[arg(long, env = "MCP_URL")]
     pub mcp_url: Option<String>,
 
+    /// The redirect URI of the harness's MCP client (`mcp-authz-harness`) at the MCP
+    /// server's authorization proxy [default: a free loopback port]. An external MCP
+    /// server must allow it: `ALLOWED_MCP_CLIENTS=mcp-authz-harness|<URI>`.
+    #[arg(long, env = "MCP_REDIRECT_URI")]
+    pub mcp_redirect_uri: Option<String>,
+
     /// External backend: Keycloak's base URL.
     #[arg(long, env = "KEYCLOAK_URL")]
     pub keycloak_url: Option<String>,
@@ -138,6 +144,7 @@ impl StackArgs {
             needs,
             mcp_server: McpServerOptions::new(&self.mcp_server_version),
             mcp_url: self.mcp_url.clone(),
+            mcp_redirect_uri: self.mcp_redirect_uri.clone(),
         };
         Ok(SessionOptions {
             stack,

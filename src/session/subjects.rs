@@ -32,12 +32,15 @@ pub const HARNESS_MCP_CLIENT: &str = "mcp-authz-harness";
 
 /// The harness's MCP client as the server's proxy allows it (`ALLOWED_MCP_CLIENTS`):
 /// one client id with one exact loopback redirect URI. The browser flow listens on
-/// `redirect_port`; it was free when the session chose it.
+/// `redirect_port` (free when the session chose it, unless `--mcp-redirect-uri` set it).
 #[derive(Clone, Debug)]
 pub struct HarnessClient {
     pub client_id: String,
     pub redirect_uri: String,
     pub redirect_port: u16,
+    /// Whether this run configured the MCP server to allow the client (it did not when
+    /// it reached an external server, which must have been configured for it).
+    pub allowed_by_this_run: bool,
 }
 
 /// The MCP server as the checks may use it.
@@ -147,7 +150,7 @@ pub async fn start(
     setup: &Evidence,
     progress: &Progress,
 ) -> Subjects {
-    let mut subjects = Subjects::new(harness_client());
+    let mut subjects = Subjects::new(harness_client(cfg.mcp_redirect_uri.as_deref()));
     let needs_mcp = cfg.needs.contains(&Need::McpServer);
     if !needs_mcp && !cfg.needs.contains(&Need::ResourceServer) {
         return subjects;
@@ -188,7 +191,7 @@ pub async fn start(
         (Backend::Native, Some(host)) => {
             start_native(run, stack, cfg, realm, host, &mut subjects, progress).await
         }
-        _ => external(stack, cfg),
+        _ => external(stack, cfg).await,
     };
     if let McpServerState::Running(mcp) = &subjects.mcp {
         let alignment = align(admin, realm, mcp, setup).await;
@@ -197,14 +200,27 @@ pub async fn start(
     subjects
 }
 
-fn harness_client() -> HarnessClient {
-    // A port the browser work binds later; 0 only if the machine has no free port, and
-    // then the proxy's redirect check simply never matches.
-    let redirect_port = crate::stack::ports::free_port().unwrap_or(0);
+/// The given redirect URI, else `http://127.0.0.1:<free port>/callback` (a port of 0
+/// only if the machine has none free: the proxy's redirect check then never matches).
+fn harness_client(redirect_uri: Option<&str>) -> HarnessClient {
+    let (redirect_uri, redirect_port) = match redirect_uri {
+        Some(uri) => {
+            let port = url::Url::parse(uri)
+                .ok()
+                .and_then(|u| u.port_or_known_default())
+                .unwrap_or(0);
+            (uri.to_owned(), port)
+        }
+        None => {
+            let port = crate::stack::ports::free_port().unwrap_or(0);
+            (format!("http://127.0.0.1:{port}/callback"), port)
+        }
+    };
     HarnessClient {
         client_id: HARNESS_MCP_CLIENT.into(),
-        redirect_uri: format!("http://127.0.0.1:{redirect_port}/callback"),
+        redirect_uri,
         redirect_port,
+        allowed_by_this_run: false,
     }
 }
 
@@ -231,6 +247,7 @@ async fn start_native(
             log: None,
         };
     };
+    subjects.harness_client.allowed_by_this_run = true;
     let h = &subjects.harness_client;
     let wiring = McpServerWiring {
         instance: "mcp-server".into(),
@@ -288,17 +305,27 @@ fn running(server: &NativeMcpServer) -> RunningMcp {
     }
 }
 
-/// The external backend: the server at `--mcp-url`, not started by the harness.
-fn external(stack: &mut Stack, cfg: &StackConfig) -> McpServerState {
+/// The external backend: the server at `--mcp-url`, not started by the harness. Its
+/// release comes from its public `GET /api/v1/status` (`version`), so the expectations
+/// of that release apply; `external` when it does not say.
+async fn external(stack: &mut Stack, cfg: &StackConfig) -> McpServerState {
     let Some(url) = &cfg.mcp_url else {
         return McpServerState::Unavailable(
             "--backend external without --mcp-url (MCP_URL): no MCP server to check".into(),
         );
     };
-    let endpoint = McpEndpoint {
-        base_url: url.trim_end_matches('/').to_owned(),
-        version: "external".into(),
-    };
+    let base_url = url.trim_end_matches('/').to_owned();
+    let status = Http::new(DEFAULT_TIMEOUT)
+        .get(format!("{base_url}/api/v1/status"))
+        .send()
+        .await;
+    let version = status
+        .ok()
+        .filter(|r| r.status == 200)
+        .and_then(|r| r.json_value().ok())
+        .and_then(|v| v["version"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "external".into());
+    let endpoint = McpEndpoint { base_url, version };
     stack
         .components
         .push(("mcp-server".into(), endpoint.version.clone()));
@@ -347,4 +374,24 @@ async fn align(
         out.created
     ));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_harness_client_takes_a_given_redirect_uri_or_a_free_loopback_port() {
+        let given = harness_client(Some("http://127.0.0.1:47123/cb"));
+        assert_eq!(given.redirect_uri, "http://127.0.0.1:47123/cb");
+        assert_eq!(given.redirect_port, 47123);
+        assert_eq!(given.client_id, HARNESS_MCP_CLIENT);
+        let chosen = harness_client(None);
+        assert!(chosen.redirect_port > 0);
+        assert_eq!(
+            chosen.redirect_uri,
+            format!("http://127.0.0.1:{}/callback", chosen.redirect_port)
+        );
+        assert!(!chosen.allowed_by_this_run);
+    }
 }

@@ -71,6 +71,8 @@ pub struct StackConfig {
     pub mcp_server: McpServerOptions,
     /// External backend: the MCP server's base URL (`--mcp-url`).
     pub mcp_url: Option<String>,
+    /// The harness's redirect URI at the MCP server's proxy (`--mcp-redirect-uri`).
+    pub mcp_redirect_uri: Option<String>,
 }
 
 impl StackConfig {
@@ -93,7 +95,7 @@ pub struct KeycloakEndpoint {
 pub struct McpEndpoint {
     /// Base URL without a trailing slash (the server's `NEXTCLOUD_MCP_SERVER_URL`).
     pub base_url: String,
-    /// The release, or `external` when the harness did not start it.
+    /// The release (an external server's from its `/api/v1/status`, else `external`).
     pub version: String,
 }
 

@@ -35,6 +35,8 @@ struct Proxy {
     idp_authorize: String,
     client_id: String,
     redirect_uri: String,
+    /// Whether this run configured the server to allow the client.
+    allowed_by_this_run: bool,
 }
 
 impl Proxy {
@@ -52,6 +54,7 @@ impl Proxy {
                 .context("the realm's discovery has no authorization_endpoint")?,
             client_id: client.client_id.clone(),
             redirect_uri: client.redirect_uri.clone(),
+            allowed_by_this_run: client.allowed_by_this_run,
         }))
     }
 
@@ -100,23 +103,35 @@ impl Proxy {
         Outcome::Other(resp.summary())
     }
 
-    /// The control must reach the IdP; otherwise no refusal means anything.
-    async fn control(&self, ctx: &CheckCtx) -> anyhow::Result<()> {
+    /// The control must reach the IdP; otherwise no refusal means anything. `Ok(Some)`
+    /// is a skip: a server this run did not configure does not know the client.
+    async fn control(&self, ctx: &CheckCtx) -> anyhow::Result<Option<String>> {
         ctx.step("control: a well-formed S256 request from the allowed client");
         let outcome = self.send(ctx, &self.good_query()).await?;
-        ensure!(
-            outcome == Outcome::ToIdp,
+        if outcome == Outcome::ToIdp {
+            return Ok(None);
+        }
+        if !self.allowed_by_this_run {
+            return Ok(Some(format!(
+                "the MCP server (not configured by this run) does not pass on a request from \
+                 {} with {} ({outcome:?}); allow it with ALLOWED_MCP_CLIENTS={}|{} and pass \
+                 that URI as --mcp-redirect-uri",
+                self.client_id, self.redirect_uri, self.client_id, self.redirect_uri
+            )));
+        }
+        bail!(
             "the control request (allowed client {}, its redirect URI, S256) was not passed on \
              to the IdP at {}: {outcome:?}; the refusals below would prove nothing",
             self.client_id,
             self.idp_authorize
-        );
-        Ok(())
+        )
     }
 
     /// Sends the control, then `query`, and requires a refusal.
     async fn expect_refusal(&self, ctx: &CheckCtx, what: &str, query: Query) -> CheckResult {
-        self.control(ctx).await?;
+        if let Some(why) = self.control(ctx).await? {
+            return skip(why);
+        }
         ctx.step(what.to_owned());
         let outcome = self.send(ctx, &query).await?;
         ensure!(
@@ -185,7 +200,9 @@ pub(super) async fn plain_method(ctx: &CheckCtx) -> CheckResult {
 /// supports only S256 must refuse it (§4.4.1), not assume S256.
 pub(super) async fn missing_method(ctx: &CheckCtx) -> CheckResult {
     let p = proxy_or_skip!(ctx);
-    p.control(ctx).await?;
+    if let Some(why) = p.control(ctx).await? {
+        return skip(why);
+    }
     ctx.step("a request with code_challenge but no code_challenge_method");
     let outcome = p
         .send(ctx, &without(p.good_query(), "code_challenge_method"))
@@ -207,7 +224,9 @@ pub(super) async fn missing_method(ctx: &CheckCtx) -> CheckResult {
 /// redirect URI cannot be trusted); it informs the user agent instead.
 pub(super) async fn unknown_client(ctx: &CheckCtx) -> CheckResult {
     let p = proxy_or_skip!(ctx);
-    p.control(ctx).await?;
+    if let Some(why) = p.control(ctx).await? {
+        return skip(why);
+    }
     let stranger = format!("{}-unknown-{:08x}", p.client_id, rand::random::<u32>());
     ctx.step(format!(
         "the allowed redirect URI with client id {stranger}"
@@ -243,6 +262,7 @@ mod tests {
             idp_authorize: "http://kc/realms/r/protocol/openid-connect/auth".into(),
             client_id: "c".into(),
             redirect_uri: "http://127.0.0.1:9/callback".into(),
+            allowed_by_this_run: true,
         };
         let resp = |status, location: Option<&str>, body: &str| Response {
             status,
