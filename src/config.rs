@@ -11,10 +11,15 @@ use crate::checks::Need;
 use crate::keycloak::realm::RealmFile;
 use crate::secret::{Secret, SecretKind};
 use crate::session::SessionOptions;
-use crate::stack::{Backend, BuildOptions, ExternalKeycloak, KeycloakOptions, StackConfig};
+use crate::stack::{
+    Backend, BuildOptions, ExternalKeycloak, KeycloakOptions, McpServerOptions, StackConfig,
+};
 
 /// The Keycloak version used when none is given.
 pub const DEFAULT_KEYCLOAK_VERSION: &str = "26.7.3";
+
+/// The `nextcloud-mcp-server` release used when none is given.
+pub const DEFAULT_MCP_SERVER_VERSION: &str = "0.202.1";
 
 /// Where and what to run against.
 #[derive(Clone, Debug, clap::Args)]
@@ -43,6 +48,20 @@ pub struct StackArgs {
     /// The realm file to import (default: the built-in baseline, keycloak/realm-export.json).
     #[arg(long, env = "MCP_AUTHZ_HARNESS_REALM")]
     pub realm: Option<PathBuf>,
+
+    /// `nextcloud-mcp-server` release from PyPI (native backend).
+    #[arg(long, env = "MCP_SERVER_VERSION", default_value = DEFAULT_MCP_SERVER_VERSION)]
+    pub mcp_server_version: String,
+
+    /// External backend: the MCP server's base URL (e.g. http://127.0.0.1:8000).
+    #[arg(long, env = "MCP_URL")]
+    pub mcp_url: Option<String>,
+
+    /// The redirect URI of the harness's MCP client (`mcp-authz-harness`) at the MCP
+    /// server's authorization proxy [default: a free loopback port]. An external MCP
+    /// server must allow it: `ALLOWED_MCP_CLIENTS=mcp-authz-harness|<URI>`.
+    #[arg(long, env = "MCP_REDIRECT_URI")]
+    pub mcp_redirect_uri: Option<String>,
 
     /// External backend: Keycloak's base URL.
     #[arg(long, env = "KEYCLOAK_URL")]
@@ -123,6 +142,9 @@ impl StackArgs {
             keycloak: self.keycloak_options(BuildOptions::default()),
             external: self.external()?,
             needs,
+            mcp_server: McpServerOptions::new(&self.mcp_server_version),
+            mcp_url: self.mcp_url.clone(),
+            mcp_redirect_uri: self.mcp_redirect_uri.clone(),
         };
         Ok(SessionOptions {
             stack,

@@ -14,6 +14,7 @@ pub mod evidence;
 pub mod expectations;
 pub mod http;
 pub mod keycloak;
+pub mod mcp;
 pub mod nextcloud;
 pub mod oauth;
 pub mod progress;

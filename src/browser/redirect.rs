@@ -44,8 +44,13 @@ pub struct RedirectListener {
 }
 
 impl RedirectListener {
-    pub async fn start() -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    /// Binds `port` on 127.0.0.1 (0: an ephemeral one).
+    pub async fn start(port: u16) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("binding the redirect listener on 127.0.0.1:{port}: {e}")
+            })?;
         let base = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
         let received: Received = Arc::default();
         let app = axum::Router::new()

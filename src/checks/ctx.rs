@@ -10,7 +10,7 @@ use crate::evidence::Evidence;
 use crate::http::Http;
 use crate::keycloak::admin::AdminClient;
 use crate::oauth::discovery::ProviderMetadata;
-use crate::session::{DeployedRealm, Session};
+use crate::session::{DeployedRealm, McpServerState, RunningMcp, Session};
 
 /// The context of one check run.
 pub struct CheckCtx {
@@ -83,5 +83,18 @@ impl CheckCtx {
             ))
             .into()
         })
+    }
+
+    /// The MCP server when it runs; otherwise the reason, for a skip (MCP-01 reports a
+    /// server that failed to start, so other checks need not fail for it too).
+    pub fn mcp_server(&self) -> Result<&RunningMcp, String> {
+        match &self.session.subjects.mcp {
+            McpServerState::Running(m) => Ok(m),
+            McpServerState::Failed { .. } => {
+                Err("the MCP server did not start (see MCP-01)".into())
+            }
+            McpServerState::Unavailable(why) => Err(why.clone()),
+            McpServerState::NotNeeded => Err("the session did not start the MCP server".into()),
+        }
     }
 }

@@ -9,6 +9,7 @@ mod ctx;
 mod dcr;
 mod exchange;
 mod flows;
+mod mcp;
 mod pkce;
 mod realm;
 mod token;
@@ -168,6 +169,7 @@ pub fn catalogue() -> Vec<Check> {
         pkce::CHECKS,
         token::CHECKS,
         exchange::CHECKS,
+        mcp::CHECKS,
     ]
     .concat()
 }

@@ -51,7 +51,11 @@ pub fn hs256_with_public_key(claims: &Value, issuer_key: &Jwk) -> anyhow::Result
     let pem = public_pem(issuer_key)?;
     let mut header = Header::new(Algorithm::HS256);
     header.kid = issuer_key.common.key_id.clone();
-    forged(jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(pem.as_bytes()))?)
+    forged(jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_secret(pem.as_bytes()),
+    )?)
 }
 
 fn public_pem(jwk: &Jwk) -> anyhow::Result<String> {
@@ -74,6 +78,10 @@ mod tests {
         let parts: Vec<&str> = t.expose().split('.').collect();
         assert_eq!(parts.len(), 3);
         assert_eq!(parts[2], "");
-        assert_eq!(jsonwebtoken::decode_header(t.expose()).ok(), None, "jsonwebtoken refuses alg none");
+        assert_eq!(
+            jsonwebtoken::decode_header(t.expose()).ok(),
+            None,
+            "jsonwebtoken refuses alg none"
+        );
     }
 }

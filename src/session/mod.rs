@@ -3,6 +3,7 @@
 
 mod clients;
 mod realm;
+mod subjects;
 mod teardown;
 mod tokens;
 
@@ -11,6 +12,10 @@ use std::sync::Arc;
 
 pub use clients::{CLIENT_NAME_PREFIX, ClientRegistry, client_name, parse_client_name};
 pub use realm::{DeployedRealm, RealmSource};
+pub use subjects::{
+    HARNESS_MCP_CLIENT, HarnessClient, MCP_SERVER_CLIENT, McpLaunch, McpServerState, RunningMcp,
+    Subjects,
+};
 pub use teardown::TeardownReport;
 pub use tokens::{Authorized, UserTokens};
 
@@ -56,6 +61,8 @@ pub struct Session {
     pub clients: Arc<ClientRegistry>,
     /// Clients created through the admin API (realm, internal id), deleted at teardown.
     admin_clients: std::sync::Mutex<Vec<(String, String)>>,
+    /// The stand-in and the MCP server, started after the realm when checks need them.
+    pub subjects: Subjects,
     /// Realms imported next to the baseline (deleted at teardown), by name.
     variants: tokio::sync::Mutex<Vec<Arc<DeployedRealm>>>,
     /// Client ids in the realm once it was deployed, before any check ran.
@@ -102,7 +109,7 @@ impl Session {
     #[allow(clippy::type_complexity)]
     async fn deploy(
         run: RunContext,
-        stack: Stack,
+        mut stack: Stack,
         opts: &SessionOptions,
         progress: Arc<Progress>,
         report_dir: &Path,
@@ -134,39 +141,57 @@ impl Session {
                     .collect(),
                 Some(_) => Vec::new(),
             };
-            let listener = crate::browser::redirect::RedirectListener::start().await?;
+            // An external MCP server allows one exact redirect URI: listen on its port.
+            let port = opts
+                .stack
+                .mcp_redirect_uri
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok())
+                .and_then(|u| u.port())
+                .unwrap_or(0);
+            let listener = crate::browser::redirect::RedirectListener::start(port).await?;
             anyhow::Ok((features, realm, clients_before, listener))
         }
         .await;
         progress.phase_done("realm", started.elapsed());
         match deployed {
-            Ok((keycloak_features, realm, clients_before, listener)) => Ok(Session {
-                browser: stack.webdriver.as_ref().map(|w| {
-                    crate::browser::Browser::new(
-                        w.url.clone(),
-                        w.chromium.clone(),
-                        run.path("browser"),
-                        report_dir.join("evidence"),
-                    )
-                }),
-                listener,
-                report_dir: report_dir.to_owned(),
-                tokens: UserTokens::default(),
-                provider: tokio::sync::OnceCell::new(),
-                run,
-                stack,
-                http,
-                admin,
-                realm,
-                setup,
-                progress,
-                keycloak_features,
-                clients: Arc::new(ClientRegistry::default()),
-                variants: tokio::sync::Mutex::new(Vec::new()),
-                admin_clients: std::sync::Mutex::new(Vec::new()),
-                clients_before,
-                teardown: tokio::sync::Mutex::new(None),
-            }),
+            Ok((keycloak_features, realm, clients_before, listener)) => {
+                let tools = subjects::SetupTools {
+                    admin: &admin,
+                    evidence: &setup,
+                    progress: &progress,
+                };
+                let subjects =
+                    subjects::start(&run, &mut stack, &opts.stack, &realm, tools, &listener).await;
+                Ok(Session {
+                    browser: stack.webdriver.as_ref().map(|w| {
+                        crate::browser::Browser::new(
+                            w.url.clone(),
+                            w.chromium.clone(),
+                            run.path("browser"),
+                            report_dir.join("evidence"),
+                        )
+                    }),
+                    listener,
+                    report_dir: report_dir.to_owned(),
+                    tokens: UserTokens::default(),
+                    provider: tokio::sync::OnceCell::new(),
+                    run,
+                    stack,
+                    http,
+                    admin,
+                    realm,
+                    setup,
+                    progress,
+                    keycloak_features,
+                    clients: Arc::new(ClientRegistry::default()),
+                    subjects,
+                    variants: tokio::sync::Mutex::new(Vec::new()),
+                    admin_clients: std::sync::Mutex::new(Vec::new()),
+                    clients_before,
+                    teardown: tokio::sync::Mutex::new(None),
+                })
+            }
             Err(e) => Err((e, Box::new((run, stack)))),
         }
     }

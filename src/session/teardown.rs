@@ -60,13 +60,15 @@ pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> Teard
     delete_admin_clients(session, &mut report).await;
     measure_clients_left(session, &mut report).await;
     delete_variants(session, &mut report).await;
-    let logs: Vec<PathBuf> = session
+    let mut logs: Vec<PathBuf> = session
         .stack
         .log_files()
         .await
         .into_iter()
         .map(|(_, p)| p)
         .collect();
+    logs.extend(session.subjects.log_files());
+    session.subjects.stop().await;
     if let Some(browser) = &session.browser {
         browser.close_all().await;
     }

@@ -25,6 +25,7 @@ use process::ManagedProcess;
 use run::RunContext;
 
 pub use native::keycloak::{BuildOptions, KeycloakOptions};
+pub use native::mcp_server::McpServerOptions;
 
 /// The environment variable every child process of a run carries, set to the run id.
 pub const RUN_MARKER_VAR: &str = "MCP_AUTHZ_HARNESS_RUN";
@@ -66,6 +67,12 @@ pub struct StackConfig {
     pub keycloak: KeycloakOptions,
     pub external: Option<ExternalKeycloak>,
     pub needs: Vec<Need>,
+    /// The MCP server release the native backend installs and starts.
+    pub mcp_server: McpServerOptions,
+    /// External backend: the MCP server's base URL (`--mcp-url`).
+    pub mcp_url: Option<String>,
+    /// The harness's redirect URI at the MCP server's proxy (`--mcp-redirect-uri`).
+    pub mcp_redirect_uri: Option<String>,
 }
 
 impl StackConfig {
@@ -83,6 +90,22 @@ pub struct KeycloakEndpoint {
     pub version: String,
 }
 
+/// The MCP server as checks reach it, whichever backend runs it.
+#[derive(Clone, Debug)]
+pub struct McpEndpoint {
+    /// Base URL without a trailing slash (the server's `NEXTCLOUD_MCP_SERVER_URL`).
+    pub base_url: String,
+    /// The release (an external server's from its `/api/v1/status`, else `external`).
+    pub version: String,
+}
+
+impl McpEndpoint {
+    /// The streamable HTTP endpoint.
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.base_url)
+    }
+}
+
 /// The running system under test.
 pub struct Stack {
     pub backend: Backend,
@@ -94,6 +117,8 @@ pub struct Stack {
     pub webdriver: Option<WebDriverEndpoint>,
     /// Components asked for that cannot run here, with the reason.
     pub unavailable: Vec<(Need, String)>,
+    /// Set by the session once the MCP server answers (it needs the deployed realm).
+    pub mcp: Option<McpEndpoint>,
     processes: Mutex<Vec<ManagedProcess>>,
 }
 
@@ -156,6 +181,7 @@ impl Stack {
             keycloak_argv,
             webdriver: None,
             unavailable: Vec::new(),
+            mcp: None,
             processes: Mutex::new(processes),
         }
     }

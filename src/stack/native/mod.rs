@@ -4,6 +4,8 @@ pub mod chromedriver;
 pub mod distribution;
 pub mod jdk;
 pub mod keycloak;
+pub mod mcp_profiles;
+pub mod mcp_server;
 
 use super::{Backend, KeycloakEndpoint, Stack, StackConfig};
 use crate::checks::Need;

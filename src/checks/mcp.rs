@@ -1,0 +1,394 @@
+//! MCP: the MCP server as an OAuth protected resource (RFC 9728, RFC 6750) and as the
+//! authorization-server proxy it also is (RFC 8414, RFC 7636), per the MCP authorization
+//! specification 2025-06-18. Nothing here knows the release: scope names and the
+//! authorization servers come from the live server's metadata.
+//!
+//! Still to come with user tokens (the PKCE issue's session service), each a new ID:
+//! an expired token, a token for another audience and one from a foreign issuer with a
+//! valid signature (401 + challenge, as MCP-04); the scope map derived live by
+//! leave-one-out and pinned by snapshot; enforcement of tool scopes on `tools/call`
+//! after provisioning through the stand-in's Login Flow v2, and provisioning bound to
+//! the caller; a token with an empty `scope` claim; `elicitation/create` sent to a
+//! client that declared no elicitation capability (the client in `crate::mcp` already
+//! records it); the proxy's `/oauth/token` (wrong verifier, reused code) and its own
+//! code flow toward Keycloak (PKCE or nonce); and `ENABLE_DCR=true` accepting an
+//! unregistered client id.
+
+mod proxy;
+
+use anyhow::{Context, bail, ensure};
+
+use super::{Area, Check, CheckCtx, CheckResult, Need, Subject, pass, skip};
+use crate::check_fn;
+use crate::http::Response;
+use crate::mcp::{ProtectedResourceMetadata, challenge, prm};
+use crate::oauth::discovery::ProviderMetadata;
+use crate::secret::{Secret, SecretKind};
+use crate::session::McpServerState;
+
+const NEEDS: &[Need] = &[Need::McpServer, Need::ResourceServer];
+
+const fn mcp_check(
+    id: &'static str,
+    title: &'static str,
+    spec: &'static str,
+    subject: Subject,
+    run: super::CheckFn,
+) -> Check {
+    Check {
+        id,
+        title,
+        area: Area::Mcp,
+        spec,
+        subject,
+        needs: NEEDS,
+        run,
+    }
+}
+
+pub const CHECKS: &[Check] = &[
+    mcp_check(
+        "MCP-01",
+        "the MCP server release starts against the session's Keycloak and answers /health/live",
+        "MCP-authz-2025-06-18",
+        Subject::McpServer,
+        check_fn!(starts),
+    ),
+    mcp_check(
+        "MCP-02",
+        "the realm defines and offers every scope the MCP server lists or requests",
+        "RFC6749-3.3; RFC9728-2",
+        Subject::Realm,
+        check_fn!(realm_has_scopes),
+    ),
+    mcp_check(
+        "MCP-03",
+        "no token: 401 with a Bearer challenge naming resource_metadata, which resolves",
+        "RFC9728-5.1; RFC6750-3; MCP-authz-2025-06-18-AS-location",
+        Subject::McpServer,
+        check_fn!(no_token),
+    ),
+    mcp_check(
+        "MCP-04",
+        "a garbage token (opaque, or JWT-shaped with a bad signature): 401 invalid_token naming resource_metadata",
+        "RFC6750-3.1; RFC9728-5.1",
+        Subject::McpServer,
+        check_fn!(garbage_token),
+    ),
+    mcp_check(
+        "MCP-05",
+        "protected resource metadata at both paths names the MCP URL and authorization servers with RFC 8414 metadata and S256",
+        "RFC9728-3; RFC8414-3; MCP-authz-2025-06-18-AS-location",
+        Subject::McpServer,
+        check_fn!(metadata),
+    ),
+    mcp_check(
+        "MCP-06",
+        "the proxy's /oauth/authorize refuses a request without code_challenge",
+        "RFC7636-4.4.1; MCP-authz-2025-06-18-code-protection",
+        Subject::McpServer,
+        check_fn!(proxy::no_challenge),
+    ),
+    mcp_check(
+        "MCP-07",
+        "the proxy's /oauth/authorize refuses code_challenge_method=plain",
+        "RFC7636-4.2; RFC7636-4.4.1",
+        Subject::McpServer,
+        check_fn!(proxy::plain_method),
+    ),
+    mcp_check(
+        "MCP-08",
+        "the proxy's /oauth/authorize takes a missing code_challenge_method as plain, so refuses it",
+        "RFC7636-4.3",
+        Subject::McpServer,
+        check_fn!(proxy::missing_method),
+    ),
+    mcp_check(
+        "MCP-09",
+        "the proxy's /oauth/authorize refuses a client id it does not allow, without redirecting",
+        "RFC6749-4.1.2.1",
+        Subject::McpServer,
+        check_fn!(proxy::unknown_client),
+    ),
+];
+
+async fn starts(ctx: &CheckCtx) -> CheckResult {
+    let mcp = match &ctx.session.subjects.mcp {
+        McpServerState::Running(m) => m,
+        McpServerState::Failed { message, log } => {
+            if let Some(log) = log {
+                ctx.step("the MCP server's log");
+                ctx.note(format!("log: {}", log.display()));
+            }
+            bail!("the MCP server did not start: {message}")
+        }
+        McpServerState::Unavailable(why) => return skip(why.clone()),
+        McpServerState::NotNeeded => return skip("the session did not start the MCP server"),
+    };
+    ctx.step("GET /health/live");
+    if !mcp.argv.is_empty() {
+        ctx.note(format!("started as: {}", mcp.argv.join(" ")));
+    }
+    let url = format!("{}/health/live", mcp.endpoint.base_url);
+    let resp = ctx.http().get(&url).send().await?;
+    ensure!(resp.status == 200, "GET {url}: {}", resp.summary());
+    pass(format!(
+        "{} {} answers /health/live at {} (discovery against {} done)",
+        crate::stack::native::mcp_server::PACKAGE,
+        mcp.endpoint.version,
+        mcp.endpoint.base_url,
+        ctx.realm()?.issuer()
+    ))
+}
+
+async fn realm_has_scopes(ctx: &CheckCtx) -> CheckResult {
+    if let Err(why) = ctx.mcp_server() {
+        return skip(why);
+    }
+    for step in ctx.session.setup.steps() {
+        if step.name.starts_with("align the realm") {
+            ctx.step(step.name.clone());
+            step.notes.iter().for_each(|n| ctx.note(n));
+            step.exchanges
+                .into_iter()
+                .for_each(|x| ctx.evidence.record(x));
+        }
+    }
+    let alignment = match &ctx.session.subjects.alignment {
+        None => return skip("the session made no scope comparison"),
+        Some(Err(e)) => bail!("comparing the MCP server's scopes with the realm failed: {e}"),
+        Some(Ok(a)) => a,
+    };
+    let mut problems = Vec::new();
+    if !alignment.missing.is_empty() {
+        problems.push(format!(
+            "the realm lacks client scopes {} (created for this run)",
+            alignment.missing.join(", ")
+        ));
+    }
+    if !alignment.not_offered.is_empty() {
+        problems.push(format!(
+            "{} does not offer {} (attached for this run)",
+            crate::session::MCP_SERVER_CLIENT,
+            alignment.not_offered.join(", ")
+        ));
+    }
+    ensure!(problems.is_empty(), "{}", problems.join("; "));
+    pass(format!(
+        "all {} scopes the server lists ({}) or asks the IdP for ({}) are client scopes offered to {}",
+        alignment.wanted().len(),
+        alignment.listed.len(),
+        alignment.requested.len(),
+        crate::session::MCP_SERVER_CLIENT
+    ))
+}
+
+async fn no_token(ctx: &CheckCtx) -> CheckResult {
+    let mcp = match ctx.mcp_server() {
+        Ok(m) => m,
+        Err(why) => return skip(why),
+    };
+    ctx.step("initialize without a token");
+    let resp = initialize(ctx, &mcp.endpoint.mcp_url(), None).await?;
+    let (_, meta_url, error) = bearer_challenge(&resp)?;
+    resolves_to_metadata(ctx, &meta_url, &mcp.endpoint.mcp_url()).await?;
+    let note = match error {
+        // RFC 6750 §3: a request without credentials SHOULD NOT get an error code.
+        Some(e) => format!(
+            "; note: the challenge carries error={e:?} although no token was sent \
+             (RFC 6750 §3 says it SHOULD NOT)"
+        ),
+        None => String::new(),
+    };
+    pass(format!(
+        "401 with a Bearer challenge; resource_metadata {meta_url} serves metadata for {}{note}",
+        mcp.endpoint.mcp_url()
+    ))
+}
+
+async fn garbage_token(ctx: &CheckCtx) -> CheckResult {
+    let mcp = match ctx.mcp_server() {
+        Ok(m) => m,
+        Err(why) => return skip(why),
+    };
+    let realm = ctx.realm()?;
+    let opaque = Secret::generate(SecretKind::Token, 24);
+    let forged = forged_jwt(&realm.issuer(), &mcp.endpoint.base_url);
+    let mut seen = Vec::new();
+    for (what, token) in [
+        ("an opaque random token", opaque),
+        ("a JWT with a bad signature", forged),
+    ] {
+        ctx.step(format!("initialize with {what}"));
+        let resp = initialize(ctx, &mcp.endpoint.mcp_url(), Some(&token)).await?;
+        let (_, meta_url, error) = bearer_challenge(&resp).with_context(|| what.to_owned())?;
+        ensure!(
+            error.as_deref() == Some("invalid_token"),
+            "{what}: the challenge's error is {error:?}, expected \"invalid_token\" (RFC 6750 §3.1)"
+        );
+        resolves_to_metadata(ctx, &meta_url, &mcp.endpoint.mcp_url()).await?;
+        seen.push(what);
+    }
+    pass(format!(
+        "{}: each 401 with error=\"invalid_token\" and a resource_metadata that resolves",
+        seen.join(" and ")
+    ))
+}
+
+async fn metadata(ctx: &CheckCtx) -> CheckResult {
+    let mcp = match ctx.mcp_server() {
+        Ok(m) => m,
+        Err(why) => return skip(why),
+    };
+    let want = mcp.endpoint.mcp_url();
+    let mut servers = Vec::new();
+    for url in prm::well_known_urls(&mcp.endpoint.base_url) {
+        ctx.step(format!("GET {url}"));
+        let meta = ProtectedResourceMetadata::fetch(ctx.http(), &url).await?;
+        ensure!(
+            meta.resource == want,
+            "{url}: resource is {:?}, expected the MCP URL {want:?} (RFC 9728 §3.3)",
+            meta.resource
+        );
+        ensure!(
+            !meta.authorization_servers.is_empty(),
+            "{url}: authorization_servers is empty"
+        );
+        servers.extend(meta.authorization_servers);
+    }
+    servers.sort();
+    servers.dedup();
+    for issuer in &servers {
+        let url = rfc8414_url(issuer)?;
+        ctx.step(format!("authorization server metadata of {issuer}"));
+        let meta = ProviderMetadata::fetch(ctx.http(), &url).await?;
+        ensure!(
+            meta.issuer == *issuer,
+            "{url}: issuer is {:?}, expected {issuer:?} (RFC 8414 §3.3)",
+            meta.issuer
+        );
+        ensure!(
+            meta.code_challenge_methods_supported
+                .iter()
+                .any(|m| m == "S256"),
+            "{url}: code_challenge_methods_supported {:?} lacks S256",
+            meta.code_challenge_methods_supported
+        );
+    }
+    pass(format!(
+        "both metadata paths name {want}; authorization servers {} serve RFC 8414 metadata with S256",
+        servers.join(", ")
+    ))
+}
+
+/// POSTs an `initialize` request, as a client's first call, with `token` if given.
+async fn initialize(ctx: &CheckCtx, url: &str, token: Option<&Secret>) -> anyhow::Result<Response> {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {
+            "protocolVersion": crate::mcp::client::PROTOCOL_VERSION.as_str(),
+            "capabilities": {},
+            "clientInfo": {"name": "mcp-authz-harness", "version": env!("CARGO_PKG_VERSION")}
+        }
+    });
+    let mut req = ctx
+        .http()
+        .post(url)
+        .header("Accept", "application/json, text/event-stream")
+        .json(&body);
+    if let Some(t) = token {
+        req = req.bearer(t);
+    }
+    Ok(req.send().await?)
+}
+
+/// From a 401: the Bearer challenge, its `resource_metadata` and its `error`.
+fn bearer_challenge(
+    resp: &Response,
+) -> anyhow::Result<(challenge::Challenge, String, Option<String>)> {
+    ensure!(
+        resp.status == 401,
+        "expected HTTP 401, got {}",
+        resp.summary()
+    );
+    let header = resp
+        .header("www-authenticate")
+        .context("the 401 has no WWW-Authenticate header (RFC 6750 §3)")?;
+    let bearer = challenge::find(header, "Bearer")
+        .with_context(|| format!("WWW-Authenticate {header:?} has no Bearer challenge"))?;
+    let meta = bearer
+        .param("resource_metadata")
+        .with_context(|| {
+            format!("the Bearer challenge {header:?} names no resource_metadata (RFC 9728 §5.1)")
+        })?
+        .to_owned();
+    let error = bearer.param("error").map(str::to_owned);
+    Ok((bearer, meta, error))
+}
+
+/// `url` serves protected resource metadata whose `resource` is `mcp_url`.
+async fn resolves_to_metadata(ctx: &CheckCtx, url: &str, mcp_url: &str) -> anyhow::Result<()> {
+    ctx.step(format!("resolve resource_metadata {url}"));
+    let meta = ProtectedResourceMetadata::fetch(ctx.http(), url).await?;
+    ensure!(
+        meta.resource == mcp_url,
+        "{url}: resource is {:?}, expected {mcp_url:?} (RFC 9728 §3.3)",
+        meta.resource
+    );
+    Ok(())
+}
+
+/// RFC 8414 §3.1: the well-known suffix goes between the host and the issuer's path.
+fn rfc8414_url(issuer: &str) -> anyhow::Result<String> {
+    let u = url::Url::parse(issuer).with_context(|| format!("issuer {issuer:?} is not a URL"))?;
+    let path = u.path().trim_end_matches('/');
+    let origin = u.origin().ascii_serialization();
+    Ok(format!(
+        "{origin}/.well-known/oauth-authorization-server{path}"
+    ))
+}
+
+/// A JWT-shaped token with plausible claims and a signature no key made.
+fn forged_jwt(issuer: &str, audience: &str) -> Secret {
+    use base64::Engine;
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let header = b64(serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "forged"}));
+    let claims = b64(serde_json::json!({
+        "iss": issuer, "aud": [audience, "nextcloud-mcp-server"], "sub": "forged-user",
+        "exp": now + 300, "iat": now, "scope": "openid notes.read"
+    }));
+    let signature =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 64]>());
+    Secret::new(SecretKind::Token, format!("{header}.{claims}.{signature}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc8414_inserts_the_well_known_suffix_before_the_path() {
+        assert_eq!(
+            rfc8414_url("http://127.0.0.1:8000").unwrap(),
+            "http://127.0.0.1:8000/.well-known/oauth-authorization-server"
+        );
+        assert_eq!(
+            rfc8414_url("http://kc:8080/realms/r").unwrap(),
+            "http://kc:8080/.well-known/oauth-authorization-server/realms/r"
+        );
+    }
+
+    #[test]
+    fn forged_tokens_look_like_jwts() {
+        let t = forged_jwt("http://kc/realms/r", "http://mcp");
+        let (header, claims) = crate::oauth::jwt::peek(t.expose()).unwrap();
+        assert_eq!(header.kid.as_deref(), Some("forged"));
+        assert_eq!(claims["iss"], "http://kc/realms/r");
+    }
+}

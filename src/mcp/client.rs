@@ -1,0 +1,350 @@
+//! An MCP client over streamable HTTP (rmcp), set up for testing a server rather than
+//! for being forgiving to it.
+//!
+//! - The protocol version is pinned to 2025-06-18 (rmcp offers a newer one by default).
+//! - A server that loses the session is not silently re-initialized, and no response
+//!   cache may answer for the server.
+//! - Every call has a timeout (rmcp has none).
+//! - Every request the server sends is answered by a policy, so no server can hang the
+//!   run waiting for a user, and recorded, so a check can tell that a server sent
+//!   `elicitation/create` to a client that declared no elicitation capability.
+// Sampling and roots are deprecated by rmcp (SEP-2577) but are part of MCP 2025-06-18,
+// the version this client speaks, so their requests are still answered and recorded.
+#![expect(deprecated)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use rmcp::model::{
+    CallToolRequestParams, ClientCapabilities, ClientConfig, CreateMessageRequestParams,
+    CreateMessageResult, CustomRequest, CustomResult, ElicitRequestParams, ElicitResult,
+    ElicitationAction, ElicitationCapability, Implementation, ListRootsResult,
+    PaginatedRequestParams, ProtocolVersion,
+};
+use rmcp::service::{RequestContext, RoleClient, RunningService};
+use rmcp::transport::streamable_http_client::{
+    StreamableHttpClientTransport, StreamableHttpClientTransportConfig,
+};
+use rmcp::{ClientCacheConfig, ClientHandler, ErrorData, ServiceExt};
+
+use crate::secret::Secret;
+
+/// The protocol version the harness speaks (MCP specification 2025-06-18).
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion::V_2025_06_18;
+
+/// How the client answers `elicitation/create`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum ElicitationPolicy {
+    /// Decline every elicitation (what a client without a user does).
+    #[default]
+    Decline,
+    /// Accept with this content (e.g. `{"acknowledged": true}` where a check provisions).
+    Accept(serde_json::Value),
+}
+
+/// A request the server sent to the client.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerRequest {
+    /// The JSON-RPC method, e.g. `elicitation/create`.
+    pub method: String,
+    /// Whether this client had declared the elicitation capability at initialize.
+    pub elicitation_declared: bool,
+    /// The request's human-readable message, when it has one (redacted).
+    pub message: Option<String>,
+}
+
+/// How to connect.
+#[derive(Clone, Debug)]
+pub struct McpClientOptions {
+    /// The streamable HTTP endpoint, e.g. `http://127.0.0.1:PORT/mcp`.
+    pub url: String,
+    pub token: Secret,
+    /// Declare the elicitation capability at initialize.
+    pub declare_elicitation: bool,
+    pub elicitation: ElicitationPolicy,
+    /// The limit of each call, connect included.
+    pub timeout: Duration,
+}
+
+impl McpClientOptions {
+    /// Declines elicitations and does not declare the capability; 30 s per call.
+    pub fn new(url: impl Into<String>, token: Secret) -> Self {
+        Self {
+            url: url.into(),
+            token,
+            declare_elicitation: false,
+            elicitation: ElicitationPolicy::Decline,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The outcome of `tools/call` when the server answered with a result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolOutcome {
+    pub is_error: bool,
+    /// The text content blocks, joined by newlines.
+    pub text: String,
+}
+
+/// Answers and records the server's requests.
+#[derive(Clone)]
+struct Handler {
+    declare_elicitation: bool,
+    policy: ElicitationPolicy,
+    received: Arc<Mutex<Vec<ServerRequest>>>,
+}
+
+impl Handler {
+    fn record(&self, method: &str, message: Option<&str>) {
+        self.received
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ServerRequest {
+                method: method.to_owned(),
+                elicitation_declared: self.declare_elicitation,
+                message: message.map(crate::secret::redact),
+            });
+    }
+}
+
+impl ClientHandler for Handler {
+    fn get_info(&self) -> ClientConfig {
+        let mut caps = ClientCapabilities::default();
+        if self.declare_elicitation {
+            caps.elicitation = Some(ElicitationCapability::new());
+        }
+        ClientConfig::new(
+            caps,
+            Implementation::new("mcp-authz-harness", env!("CARGO_PKG_VERSION")),
+        )
+        .with_protocol_version(PROTOCOL_VERSION)
+    }
+
+    async fn ping(&self, _cx: RequestContext<RoleClient>) -> Result<(), ErrorData> {
+        self.record("ping", None);
+        Ok(())
+    }
+
+    async fn create_message(
+        &self,
+        _params: CreateMessageRequestParams,
+        _cx: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        self.record("sampling/createMessage", None);
+        Err(ErrorData::method_not_found::<
+            rmcp::model::CreateMessageRequestMethod,
+        >())
+    }
+
+    async fn list_roots(
+        &self,
+        _cx: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        self.record("roots/list", None);
+        Err(ErrorData::method_not_found::<
+            rmcp::model::ListRootsRequestMethod,
+        >())
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _cx: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let message = match &request {
+            ElicitRequestParams::FormElicitationParams { message, .. }
+            | ElicitRequestParams::UrlElicitationParams { message, .. } => Some(message.as_str()),
+            _ => None,
+        };
+        self.record("elicitation/create", message);
+        Ok(match &self.policy {
+            ElicitationPolicy::Decline => ElicitResult::new(ElicitationAction::Decline),
+            ElicitationPolicy::Accept(content) => {
+                ElicitResult::new(ElicitationAction::Accept).with_content(content.clone())
+            }
+        })
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _cx: RequestContext<RoleClient>,
+    ) -> Result<CustomResult, ErrorData> {
+        self.record(&request.method, None);
+        Err(ErrorData::new(
+            rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+            request.method,
+            None,
+        ))
+    }
+}
+
+/// Why connecting failed: the HTTP challenge when the server asked for authorization.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ConnectError {
+    pub message: String,
+    /// The `WWW-Authenticate` value of a 401/403, when there was one.
+    pub www_authenticate: Option<String>,
+}
+
+/// A connected, initialized MCP session.
+pub struct McpClient {
+    service: RunningService<RoleClient, Handler>,
+    received: Arc<Mutex<Vec<ServerRequest>>>,
+    timeout: Duration,
+}
+
+impl McpClient {
+    /// Connects and runs `initialize` within the timeout.
+    pub async fn connect(opts: McpClientOptions) -> Result<McpClient, ConnectError> {
+        let config = StreamableHttpClientTransportConfig::with_uri(opts.url.clone())
+            .auth_header(opts.token.expose())
+            .reinit_on_expired_session(false);
+        // No overall timeout on this client: it would cut the SSE streams; calls are
+        // bounded one by one instead.
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .map_err(|e| ConnectError {
+                message: format!("building the HTTP client: {e}"),
+                www_authenticate: None,
+            })?;
+        let transport = StreamableHttpClientTransport::with_client(http, config);
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let handler = Handler {
+            declare_elicitation: opts.declare_elicitation,
+            policy: opts.elicitation.clone(),
+            received: received.clone(),
+        };
+        let service = match tokio::time::timeout(opts.timeout, handler.serve(transport)).await {
+            Err(_) => {
+                return Err(ConnectError {
+                    message: format!(
+                        "initialize with {} did not finish within {}s",
+                        opts.url,
+                        opts.timeout.as_secs()
+                    ),
+                    www_authenticate: None,
+                });
+            }
+            Ok(Err(e)) => {
+                return Err(ConnectError {
+                    message: crate::secret::redact(&format!("initialize with {}: {e}", opts.url)),
+                    www_authenticate: e.auth_challenge().map(str::to_owned),
+                });
+            }
+            Ok(Ok(s)) => s,
+        };
+        service
+            .set_response_cache_config(ClientCacheConfig::disabled())
+            .await;
+        Ok(McpClient {
+            service,
+            received,
+            timeout: opts.timeout,
+        })
+    }
+
+    /// The protocol version the server answered `initialize` with.
+    pub fn negotiated_version(&self) -> Option<String> {
+        self.service
+            .peer_info()
+            .map(|i| i.protocol_version.as_str().to_owned())
+    }
+
+    /// The server's name and version from `initialize`.
+    pub fn server_info(&self) -> Option<(String, String)> {
+        let info = self.service.peer_info()?;
+        let s = info.server_info.as_ref()?;
+        Some((s.name.clone(), s.version.clone()))
+    }
+
+    /// `tools/list`, following `nextCursor` through every page; the tool names in order.
+    pub async fn list_tool_names(&self) -> anyhow::Result<Vec<String>> {
+        let mut names = Vec::new();
+        let mut cursor: Option<String> = None;
+        for page in 1.. {
+            anyhow::ensure!(page <= 1000, "tools/list: more than 1000 pages");
+            let params = PaginatedRequestParams::default().with_cursor(cursor.take());
+            let result = self
+                .bounded(
+                    &format!("tools/list page {page}"),
+                    self.service.list_tools(Some(params)),
+                )
+                .await?;
+            names.extend(result.tools.iter().map(|t| t.name.to_string()));
+            match result.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok(names)
+    }
+
+    /// `tools/call`. A JSON-RPC error or a broken call is `Err`; a tool failure is
+    /// `Ok` with `is_error`.
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        arguments: serde_json::Value,
+    ) -> anyhow::Result<ToolOutcome> {
+        let mut params = CallToolRequestParams::new(name.to_owned());
+        if let serde_json::Value::Object(map) = arguments {
+            params = params.with_arguments(map);
+        }
+        let result = self
+            .bounded(
+                &format!("tools/call {name}"),
+                self.service.call_tool(params),
+            )
+            .await?;
+        let text: Vec<&str> = result
+            .content
+            .iter()
+            .filter_map(|c| c.as_text())
+            .map(|t| t.text.as_str())
+            .collect();
+        Ok(ToolOutcome {
+            is_error: result.is_error.unwrap_or(false),
+            text: crate::secret::redact(&text.join("\n")),
+        })
+    }
+
+    /// Every request the server sent so far, in order.
+    pub fn server_requests(&self) -> Vec<ServerRequest> {
+        self.received
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Ends the session (rmcp sends the session `DELETE`), within the timeout.
+    pub async fn close(mut self) {
+        let _ = self.service.close_with_timeout(self.timeout).await;
+    }
+
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        call: impl std::future::Future<Output = Result<T, rmcp::ServiceError>>,
+    ) -> anyhow::Result<T> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Err(_) => Err(anyhow!(
+                "{what}: no answer within {}s",
+                self.timeout.as_secs()
+            )),
+            Ok(r) => r
+                .map_err(|e| anyhow!(crate::secret::redact(&e.to_string())))
+                .with_context(|| what.to_owned()),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

@@ -1,0 +1,12 @@
+//! The MCP side of the harness: a client for the streamable HTTP transport, the
+//! protected resource metadata the server publishes (RFC 9728), and the alignment of the
+//! realm with the scopes the server names.
+
+pub mod challenge;
+pub mod client;
+pub mod prm;
+pub mod scopes;
+
+pub use client::{ElicitationPolicy, McpClient, McpClientOptions, ServerRequest, ToolOutcome};
+pub use prm::ProtectedResourceMetadata;
+pub use scopes::ScopeAlignment;

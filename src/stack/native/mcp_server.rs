@@ -1,0 +1,419 @@
+//! The reference MCP server, `nextcloud-mcp-server` from PyPI, as a process of the run.
+//!
+//! Each release is installed once into a cached venv
+//! (`<cache>/venv-nextcloud-mcp-server-<version>`, under a lock, marked complete only when
+//! pip succeeded) and started per run from an empty working directory (a `settings.toml`
+//! there would be read), with its database, Fernet key, temp dir and port all the run's
+//! own. How a release is started comes from its [launch profile](super::mcp_profiles).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::process::Command;
+
+use super::distribution::{cache_root, lock};
+use super::mcp_profiles::{LaunchProfile, OAuthMode, profile_for};
+use crate::http::Http;
+use crate::progress::Progress;
+use crate::secret::{Secret, SecretKind};
+use crate::stack::process::ManagedProcess;
+use crate::stack::run::RunContext;
+use crate::stack::wait::{Condition, wait_ready};
+
+/// The PyPI package.
+pub const PACKAGE: &str = "nextcloud-mcp-server";
+
+/// Which release to run and how long installing and booting may take.
+#[derive(Clone, Debug)]
+pub struct McpServerOptions {
+    pub version: String,
+    /// The interpreter that creates the venv (the releases need Python 3.11 or newer).
+    pub python: String,
+    pub install_timeout: Duration,
+    pub boot_timeout: Duration,
+}
+
+impl McpServerOptions {
+    pub fn new(version: impl Into<String>) -> Self {
+        Self {
+            version: version.into(),
+            python: "python3.11".into(),
+            install_timeout: Duration::from_secs(900),
+            boot_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What the server is pointed at, decided by the session.
+#[derive(Clone, Debug)]
+pub struct McpServerWiring {
+    /// Names its process, log (`<instance>.log`) and directories in the run dir, so a
+    /// second configuration can run next to the first (`mcp-server` for the first).
+    pub instance: String,
+    /// The Keycloak realm's OIDC discovery URL.
+    pub discovery_url: String,
+    /// Nextcloud's base URL (the stand-in in the native backend).
+    pub nextcloud_host: String,
+    /// The server's own confidential client at Keycloak.
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// The one client its authorization proxy allows (`ALLOWED_MCP_CLIENTS`), with the
+    /// exact redirect URI where the release can say so.
+    pub allowed_client_id: String,
+    pub allowed_redirect_uri: String,
+    /// Variables set last, over everything above: a second configuration of the same
+    /// release (e.g. `ENABLE_DCR=true` for the proxy's DCR check).
+    pub extra_env: Vec<(String, String)>,
+}
+
+/// A started MCP server.
+pub struct NativeMcpServer {
+    pub process: ManagedProcess,
+    pub version: String,
+    pub profile: &'static LaunchProfile,
+    /// `http://127.0.0.1:PORT`, also its `NEXTCLOUD_MCP_SERVER_URL`.
+    pub base_url: String,
+    pub fernet_key: Secret,
+    pub db_path: PathBuf,
+    /// The `NEXTCLOUD_OIDC_SCOPES` it was given: the release's own CLI default.
+    pub oidc_scopes: String,
+    /// The command line, for the report.
+    pub argv: Vec<String>,
+}
+
+impl NativeMcpServer {
+    /// What it asks the IdP for: its authorization proxy sends `openid profile email`
+    /// plus `NEXTCLOUD_OIDC_SCOPES`, and with background operations on (as started here)
+    /// its provisioning flow adds `offline_access`. Sorted, without duplicates.
+    pub fn requested_scopes(&self) -> Vec<String> {
+        let mut all: Vec<String> = ["openid", "profile", "email", "offline_access"]
+            .into_iter()
+            .chain(self.oidc_scopes.split_whitespace())
+            .map(str::to_owned)
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
+/// Why the server is not running, with its process (stopped) when one was started, so
+/// its log stays part of the run.
+pub struct StartFailure {
+    pub message: String,
+    pub process: Option<ManagedProcess>,
+}
+
+/// Installs the release if needed (phase `provision.mcp-server-venv`), starts it and waits
+/// for `/health/live` (phase `boot.mcp-server`).
+pub async fn start(
+    run: &RunContext,
+    opts: &McpServerOptions,
+    wiring: &McpServerWiring,
+    progress: &Progress,
+) -> Result<NativeMcpServer, StartFailure> {
+    let fail = |e: anyhow::Error| StartFailure {
+        message: format!("{e:#}"),
+        process: None,
+    };
+    let profile = profile_for(&opts.version).map_err(fail)?;
+    let venv = ensure_venv(run, opts, profile, progress)
+        .await
+        .map_err(fail)?;
+    let oidc_scopes =
+        default_oidc_scopes(&venv, profile).unwrap_or_else(|| "openid profile email".to_owned());
+    let prepared = prepare(run, &venv, profile, wiring, &oidc_scopes).map_err(fail)?;
+    let log = run.path(format!("{}.log", wiring.instance));
+    let mut process =
+        ManagedProcess::spawn(&wiring.instance, &run.id, prepared.command, &log).map_err(fail)?;
+    let argv = process.argv().to_vec();
+    let booting = Instant::now();
+    let http = Http::new(Duration::from_secs(5));
+    let live = format!("{}/health/live", prepared.base_url);
+    let ready = wait_ready(
+        &format!("{PACKAGE} {}", opts.version),
+        opts.boot_timeout,
+        Some(&mut process),
+        vec![Condition::new("GET /health/live answers 200", || {
+            let (http, url) = (http.clone(), live.clone());
+            async move {
+                match http.get(&url).send().await {
+                    Ok(r) if r.status == 200 => Ok(()),
+                    Ok(r) => Err(format!("HTTP {}", r.status)),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })],
+        progress,
+    )
+    .await;
+    progress.phase_done("boot.mcp-server", booting.elapsed());
+    if let Err(e) = ready {
+        process.stop(Duration::from_secs(5)).await;
+        return Err(StartFailure {
+            message: e.to_string(),
+            process: Some(process),
+        });
+    }
+    Ok(NativeMcpServer {
+        process,
+        version: opts.version.clone(),
+        profile,
+        base_url: prepared.base_url,
+        fernet_key: prepared.fernet_key,
+        db_path: prepared.db_path,
+        oidc_scopes,
+        argv,
+    })
+}
+
+struct Prepared {
+    command: Command,
+    base_url: String,
+    fernet_key: Secret,
+    db_path: PathBuf,
+}
+
+/// The command with the run's own port, directories, key, and the profile's variables.
+/// The environment is cleared first: the release reads any variable its settings name
+/// (`LOG_LEVEL=debug` in the harness's environment would stop it).
+fn prepare(
+    run: &RunContext,
+    venv: &Path,
+    profile: &LaunchProfile,
+    wiring: &McpServerWiring,
+    oidc_scopes: &str,
+) -> anyhow::Result<Prepared> {
+    let port = crate::stack::ports::free_port()?;
+    let base_url = format!("http://127.0.0.1:{port}");
+    let dir = &wiring.instance;
+    let cwd = run.subdir(&format!("{dir}/cwd"))?;
+    let data = run.subdir(&format!("{dir}/data"))?;
+    let tmp = run.subdir(&format!("{dir}/tmp"))?;
+    let db_path = data.join("tokens.db");
+    let fernet_key = fernet_key();
+    let mut cmd = Command::new(venv.join("bin").join(PACKAGE));
+    cmd.args(profile.args(port)).current_dir(&cwd).env_clear();
+    for var in [
+        "PATH",
+        "HOME",
+        "LANG",
+        "LC_ALL",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+    ] {
+        if let Some(v) = std::env::var_os(var) {
+            cmd.env(var, v);
+        }
+    }
+    let mut env: Vec<(&str, String)> = vec![
+        ("TMPDIR", tmp.display().to_string()),
+        ("NEXTCLOUD_HOST", wiring.nextcloud_host.clone()),
+        ("NEXTCLOUD_MCP_SERVER_URL", base_url.clone()),
+        ("NEXTCLOUD_OIDC_SCOPES", oidc_scopes.to_owned()),
+        (profile.client_id_var, wiring.client_id.clone()),
+        (
+            profile.client_secret_var,
+            wiring.client_secret.expose().to_owned(),
+        ),
+        ("TOKEN_ENCRYPTION_KEY", fernet_key.expose().to_owned()),
+        ("TOKEN_STORAGE_DB", db_path.display().to_string()),
+        // Otherwise it binds 0.0.0.0:9090, shared by every run on the machine.
+        ("METRICS_ENABLED", "false".into()),
+        ("OIDC_DISCOVERY_MAX_ATTEMPTS", "2".into()),
+        ("ENABLE_BACKGROUND_OPERATIONS", "true".into()),
+        // The stand-in advertises no apps; gating would hide their tools.
+        ("MCP_DISABLE_CAPABILITY_GATING", "true".into()),
+        (
+            "ALLOWED_MCP_CLIENTS",
+            profile.allowed_mcp_clients(&wiring.allowed_client_id, &wiring.allowed_redirect_uri),
+        ),
+    ];
+    if let Some(var) = profile.discovery_var {
+        env.push((var, wiring.discovery_url.clone()));
+    }
+    if let OAuthMode::Explicit(mode) = profile.mode {
+        env.push((profile.mode_var, mode.to_owned()));
+    }
+    cmd.envs(env);
+    cmd.envs(wiring.extra_env.iter().map(|(k, v)| (k, v)));
+    Ok(Prepared {
+        command: cmd,
+        base_url,
+        fernet_key,
+        db_path,
+    })
+}
+
+/// A Fernet key as `Fernet(key)` takes it: 32 random bytes, url-safe base64 with padding.
+pub fn fernet_key() -> Secret {
+    use base64::Engine;
+    let raw: [u8; 32] = rand::random();
+    Secret::new(
+        SecretKind::FernetKey,
+        base64::engine::general_purpose::URL_SAFE.encode(raw),
+    )
+}
+
+/// The venv of `opts.version`, created once under a lock. Its marker holds the
+/// requirements pip installed, so a profile that adds one redoes the venv.
+pub async fn ensure_venv(
+    run: &RunContext,
+    opts: &McpServerOptions,
+    profile: &LaunchProfile,
+    progress: &Progress,
+) -> anyhow::Result<PathBuf> {
+    let root = cache_root();
+    let venv = root.join(format!("venv-{PACKAGE}-{}", opts.version));
+    let marker = venv.join(".harness-complete");
+    let mut requirements = vec![format!("{PACKAGE}=={}", opts.version)];
+    requirements.extend(profile.extra_requirements.iter().map(|r| (*r).to_owned()));
+    let complete = || std::fs::read_to_string(&marker).is_ok_and(|m| m == requirements.join(" "));
+    if complete() {
+        return Ok(venv);
+    }
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    let _lock = lock(&root.join(format!("venv-{PACKAGE}-{}.lock", opts.version)))?;
+    if complete() {
+        return Ok(venv);
+    }
+    check_python(&opts.python).await?;
+    if venv.exists() {
+        // An interrupted or outdated install: a venv cannot be moved into place, so it is
+        // redone.
+        std::fs::remove_dir_all(&venv)
+            .with_context(|| format!("removing the incomplete venv {}", venv.display()))?;
+    }
+    progress.println(&format!(
+        "installing {} into {} (once per release)",
+        requirements.join(" "),
+        venv.display()
+    ));
+    let started = Instant::now();
+    let deadline = started + opts.install_timeout;
+    let log = run.path("mcp-server-install.log");
+    let mut venv_cmd = Command::new(&opts.python);
+    venv_cmd.args(["-m", "venv"]).arg(&venv);
+    run_to_end(run, venv_cmd, &log, deadline, "creating the venv", progress).await?;
+    let mut pip = Command::new(venv.join("bin/pip"));
+    pip.args(["install", "--no-input", "--disable-pip-version-check"])
+        .args(&requirements);
+    let what = format!("pip install {}", requirements.join(" "));
+    run_to_end(run, pip, &log, deadline, &what, progress).await?;
+    std::fs::write(&marker, requirements.join(" "))?;
+    progress.phase_done("provision.mcp-server-venv", started.elapsed());
+    Ok(venv)
+}
+
+/// Fails with what to do when the interpreter is missing or does not run.
+async fn check_python(python: &str) -> anyhow::Result<()> {
+    let out = Command::new(python).arg("--version").output().await;
+    match out {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => bail!(
+            "{python} does not run ({}): {}; {PACKAGE} needs Python 3.11 to install \
+             (`apt-get install python3.11 python3.11-venv`)",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "{python} is not installed, so {PACKAGE} cannot be installed into a venv. Install it \
+             (`apt-get install python3.11 python3.11-venv`, or pyenv) and run again"
+        ),
+        Err(e) => Err(e).with_context(|| format!("running {python} --version")),
+    }
+}
+
+/// Runs `cmd` as a marked process logging to `log`; fails with the log tail when it
+/// fails or outlives `deadline`.
+async fn run_to_end(
+    run: &RunContext,
+    cmd: Command,
+    log: &Path,
+    deadline: Instant,
+    what: &str,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut process = ManagedProcess::spawn("mcp-server-install", &run.id, cmd, log)?;
+    let status = loop {
+        if let Some(status) = process.exit_status() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            process.stop(Duration::from_secs(2)).await;
+            bail!(
+                "{what} did not finish in time (install timeout); last lines of {}:\n{}",
+                log.display(),
+                process.log_tail(20)
+            );
+        }
+        progress.tick(&format!("{what} ({}s)", started.elapsed().as_secs()));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    if !status.success() {
+        bail!(
+            "{what} failed ({status}); last lines of {}:\n{}",
+            log.display(),
+            process.log_tail(20)
+        );
+    }
+    Ok(())
+}
+
+/// The default of the release's `--oauth-scopes` option, read from its source: what a
+/// deployment that does not set `NEXTCLOUD_OIDC_SCOPES` asks the IdP for.
+pub fn default_oidc_scopes(venv: &Path, profile: &LaunchProfile) -> Option<String> {
+    let lib = std::fs::read_dir(venv.join("lib")).ok()?;
+    let source = lib
+        .flatten()
+        .map(|e| {
+            e.path()
+                .join("site-packages/nextcloud_mcp_server")
+                .join(profile.cli_source)
+        })
+        .find(|p| p.exists())?;
+    scopes_default_in(&std::fs::read_to_string(source).ok()?)
+}
+
+fn scopes_default_in(source: &str) -> Option<String> {
+    let re = regex::Regex::new(r#"envvar="NEXTCLOUD_OIDC_SCOPES",\s*default="([^"]*)""#)
+        .expect("static regex");
+    re.captures(source).map(|c| c[1].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fernet_keys_are_32_bytes_of_padded_url_safe_base64() {
+        use base64::Engine;
+        let key = fernet_key();
+        assert_eq!(key.expose().len(), 44);
+        assert!(key.expose().ends_with('='));
+        let raw = base64::engine::general_purpose::URL_SAFE
+            .decode(key.expose())
+            .unwrap();
+        assert_eq!(raw.len(), 32);
+        assert_eq!(key.kind(), SecretKind::FernetKey);
+        // The `fernet` crate (what the STORAGE checks decrypt with) accepts it.
+        assert!(fernet::Fernet::new(key.expose()).is_some());
+    }
+
+    #[test]
+    fn the_scopes_default_is_read_from_the_click_option() {
+        let src = r#"@click.option(
+    "--oauth-scopes",
+    envvar="NEXTCLOUD_OIDC_SCOPES",
+    default="openid profile email notes.read sharing.read",
+    show_default=True,
+)"#;
+        assert_eq!(
+            scopes_default_in(src).as_deref(),
+            Some("openid profile email notes.read sharing.read")
+        );
+        assert_eq!(scopes_default_in("no option here"), None);
+    }
+}
