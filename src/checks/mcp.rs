@@ -14,7 +14,10 @@
 //! code flow toward Keycloak (PKCE or nonce); and `ENABLE_DCR=true` accepting an
 //! unregistered client id.
 
+mod enforcement;
 mod proxy;
+mod tokens;
+mod users;
 
 use anyhow::{Context, bail, ensure};
 
@@ -27,6 +30,26 @@ use crate::secret::{Secret, SecretKind};
 use crate::session::McpServerState;
 
 const NEEDS: &[Need] = &[Need::McpServer, Need::ResourceServer];
+/// Checks with user tokens also need the browser (tokens come from Keycloak's login page).
+const USER_NEEDS: &[Need] = &[Need::McpServer, Need::ResourceServer, Need::Browser];
+
+const fn mcp_user_check(
+    id: &'static str,
+    title: &'static str,
+    spec: &'static str,
+    subject: Subject,
+    run: super::CheckFn,
+) -> Check {
+    Check {
+        id,
+        title,
+        area: Area::Mcp,
+        spec,
+        subject,
+        needs: USER_NEEDS,
+        run,
+    }
+}
 
 const fn mcp_check(
     id: &'static str,
@@ -109,6 +132,62 @@ pub const CHECKS: &[Check] = &[
         "RFC6749-4.1.2.1",
         Subject::McpServer,
         check_fn!(proxy::unknown_client),
+    ),
+    mcp_user_check(
+        "MCP-10",
+        "the tool-to-scope map derived live by leave-one-out holds its invariants and matches its snapshot",
+        "MCP-authz-2025-06-18-scopes; RFC9728-2 (scopes_supported)",
+        Subject::McpServer,
+        check_fn!(users::scope_map_check),
+    ),
+    mcp_user_check(
+        "MCP-11",
+        "after provisioning, a tool whose scope the token lacks is refused naming the scope; an allowed one works end to end",
+        "MCP-authz-2025-06-18-scopes; RFC6750-3.1 (insufficient_scope)",
+        Subject::McpServer,
+        check_fn!(enforcement::enforcement),
+    ),
+    mcp_user_check(
+        "MCP-12",
+        "a Login Flow v2 grant made by another user does not provision the caller",
+        "RFC9700-4.2 (authorization bound to the user); Nextcloud-Login-Flow-v2",
+        Subject::McpServer,
+        check_fn!(enforcement::provisioning_bound_to_caller),
+    ),
+    mcp_user_check(
+        "MCP-13",
+        "no elicitation/create to a client that declared no elicitation capability",
+        "MCP-2025-06-18-lifecycle-capability-negotiation; MCP-2025-06-18-client-elicitation",
+        Subject::McpServer,
+        check_fn!(enforcement::no_elicitation_without_capability),
+    ),
+    mcp_check(
+        "MCP-14",
+        "an expired token: 401 with a Bearer challenge naming resource_metadata",
+        "RFC6750-3.1; RFC9728-5.1",
+        Subject::McpServer,
+        check_fn!(tokens::expired),
+    ),
+    mcp_user_check(
+        "MCP-15",
+        "a token for another audience: 401 with a Bearer challenge",
+        "RFC9068-4; RFC8707-2; MCP-authz-2025-06-18-token-audience",
+        Subject::McpServer,
+        check_fn!(tokens::wrong_audience),
+    ),
+    mcp_check(
+        "MCP-16",
+        "a token from a foreign issuer with a valid signature: 401 with a Bearer challenge",
+        "RFC9068-4; RFC7519-4.1.1",
+        Subject::McpServer,
+        check_fn!(tokens::foreign_issuer),
+    ),
+    mcp_user_check(
+        "MCP-17",
+        "a token with an empty scope claim is shown no scoped tool",
+        "MCP-authz-2025-06-18-scopes (least privilege); RFC6749-3.3",
+        Subject::McpServer,
+        check_fn!(tokens::empty_scope),
     ),
 ];
 

@@ -80,11 +80,19 @@ impl McpClientOptions {
     }
 }
 
+/// A tool as `tools/list` describes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolInfo {
+    pub name: String,
+    /// The JSON Schema of its arguments.
+    pub input_schema: serde_json::Value,
+}
+
 /// The outcome of `tools/call` when the server answered with a result.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ToolOutcome {
     pub is_error: bool,
-    /// The text content blocks, joined by newlines.
+    /// The text content blocks, joined by newlines (in clear: redact before recording).
     pub text: String,
 }
 
@@ -266,7 +274,17 @@ impl McpClient {
 
     /// `tools/list`, following `nextCursor` through every page; the tool names in order.
     pub async fn list_tool_names(&self) -> anyhow::Result<Vec<String>> {
-        let mut names = Vec::new();
+        Ok(self
+            .list_tools()
+            .await?
+            .into_iter()
+            .map(|t| t.name)
+            .collect())
+    }
+
+    /// `tools/list` through every page: each tool's name and input schema, in order.
+    pub async fn list_tools(&self) -> anyhow::Result<Vec<ToolInfo>> {
+        let mut tools = Vec::new();
         let mut cursor: Option<String> = None;
         for page in 1.. {
             anyhow::ensure!(page <= 1000, "tools/list: more than 1000 pages");
@@ -277,13 +295,16 @@ impl McpClient {
                     self.service.list_tools(Some(params)),
                 )
                 .await?;
-            names.extend(result.tools.iter().map(|t| t.name.to_string()));
+            tools.extend(result.tools.iter().map(|t| ToolInfo {
+                name: t.name.to_string(),
+                input_schema: serde_json::Value::Object((*t.input_schema).clone()),
+            }));
             match result.next_cursor {
                 Some(next) => cursor = Some(next),
                 None => break,
             }
         }
-        Ok(names)
+        Ok(tools)
     }
 
     /// `tools/call`. A JSON-RPC error or a broken call is `Err`; a tool failure is
@@ -309,9 +330,11 @@ impl McpClient {
             .filter_map(|c| c.as_text())
             .map(|t| t.text.as_str())
             .collect();
+        // Not redacted here: the text is data a check may need (a login URL carries its
+        // token); evidence notes and failure messages are redacted where they are written.
         Ok(ToolOutcome {
             is_error: result.is_error.unwrap_or(false),
-            text: crate::secret::redact(&text.join("\n")),
+            text: text.join("\n"),
         })
     }
 

@@ -2,11 +2,16 @@
 //! protected resource metadata the server publishes (RFC 9728), and the alignment of the
 //! realm with the scopes the server names.
 
+pub mod arguments;
 pub mod challenge;
 pub mod client;
 pub mod prm;
+pub mod provision;
+pub mod scope_map;
 pub mod scopes;
 
-pub use client::{ElicitationPolicy, McpClient, McpClientOptions, ServerRequest, ToolOutcome};
+pub use client::{
+    ElicitationPolicy, McpClient, McpClientOptions, ServerRequest, ToolInfo, ToolOutcome,
+};
 pub use prm::ProtectedResourceMetadata;
 pub use scopes::ScopeAlignment;

@@ -87,6 +87,8 @@ pub struct Subjects {
     pub mcp: McpServerState,
     /// The native MCP server's launch, when the harness started one.
     pub launch: Option<McpLaunch>,
+    /// The tool-to-scope map, derived once per session by the first check that needs it.
+    pub scope_map: tokio::sync::OnceCell<std::sync::Arc<crate::mcp::scope_map::Derived>>,
     /// The realm compared with the server's scopes (`Err`: the comparison broke).
     pub alignment: Option<Result<ScopeAlignment, String>>,
     stand_in: Mutex<Option<StandIn>>,
@@ -100,6 +102,7 @@ impl Subjects {
             harness_client,
             mcp: McpServerState::NotNeeded,
             launch: None,
+            scope_map: tokio::sync::OnceCell::new(),
             alignment: None,
             stand_in: Mutex::new(None),
             process: tokio::sync::Mutex::new(None),

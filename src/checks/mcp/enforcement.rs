@@ -1,0 +1,278 @@
+//! Scope enforcement on `tools/call` after provisioning, provisioning bound to its
+//! caller, and what the server asks of a client that declared no elicitation.
+
+use std::collections::BTreeSet;
+
+use anyhow::{Context, ensure};
+use serde_json::json;
+
+use super::super::{CheckCtx, CheckResult, pass, skip};
+use super::users::{USER, derived, mcp_url, token_for};
+use crate::mcp::client::{McpClient, McpClientOptions};
+use crate::mcp::scope_map::ScopeMap;
+use crate::mcp::{arguments, provision};
+use crate::nextcloud::{AuthKind, user_id_for_sub};
+use crate::oauth::jwt;
+
+/// Every scope the server lists, as a set.
+fn all_listed(listed: &[String]) -> BTreeSet<String> {
+    listed.iter().cloned().collect()
+}
+
+/// Provisions `USER` through Login Flow v2 (the user grants their own request).
+async fn provision_user(ctx: &CheckCtx, url: &str, listed: &[String]) -> anyhow::Result<()> {
+    let token = token_for(ctx, USER, &all_listed(listed)).await?;
+    let p = provision::login_flow(ctx.http(), &ctx.evidence, url, &token, &token).await?;
+    let status = p.final_status().unwrap_or_default();
+    ensure!(
+        status == "provisioned" || status == "already_provisioned",
+        "provisioning {USER} ended with status {status:?} (grant HTTP {}): {}",
+        p.grant_status,
+        p.status.text
+    );
+    Ok(())
+}
+
+/// For each scope some tool needs: the tool that needs it with the fewest other scopes.
+fn probe_per_scope(map: &ScopeMap) -> Vec<(String, String)> {
+    let mut scopes: BTreeSet<&String> = map.values().flatten().collect();
+    scopes.remove(&"openid".to_string());
+    scopes
+        .into_iter()
+        .filter_map(|s| {
+            map.iter()
+                .filter(|(_, needs)| needs.contains(s))
+                .min_by_key(|(name, needs)| (needs.len(), name.len()))
+                .map(|(name, _)| (s.clone(), name.clone()))
+        })
+        .collect()
+}
+
+/// MCP: after provisioning, each application scope is enforced on `tools/call`, and a
+/// tool the token allows works end to end through Nextcloud with the app password.
+pub(super) async fn enforcement(ctx: &CheckCtx) -> CheckResult {
+    let url = match mcp_url(ctx) {
+        Ok(u) => u,
+        Err(why) => return skip(why),
+    };
+    let d = derived(ctx, &url).await?;
+    provision_user(ctx, &url, &d.listed).await?;
+    let all = all_listed(&d.listed);
+    let schemas = {
+        let client = McpClient::connect(McpClientOptions::new(
+            &url,
+            token_for(ctx, USER, &all).await?,
+        ))
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let tools = client.list_tools().await?;
+        client.close().await;
+        tools
+    };
+    let mut leaks = Vec::new();
+    let probes = probe_per_scope(&d.map);
+    ctx.step(format!(
+        "call one tool per scope ({}) with a token lacking that scope",
+        probes.len()
+    ));
+    for (scope, tool) in &probes {
+        let mut fewer = all.clone();
+        fewer.remove(scope);
+        let schema = schemas
+            .iter()
+            .find(|t| &t.name == tool)
+            .map(|t| t.input_schema.clone())
+            .unwrap_or(json!({}));
+        let client = McpClient::connect(McpClientOptions::new(
+            &url,
+            token_for(ctx, USER, &fewer).await?,
+        ))
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let outcome = client.call_tool(tool, arguments::minimal(&schema)).await;
+        client.close().await;
+        let verdict = match &outcome {
+            Ok(o) if o.is_error && o.text.contains(scope.as_str()) => None,
+            Ok(o) if o.is_error => Some(format!(
+                "{tool} without {scope}: refused, but not naming the scope: {}",
+                first_line(&o.text)
+            )),
+            Ok(o) => Some(format!(
+                "{tool} without {scope}: ran ({})",
+                first_line(&o.text)
+            )),
+            Err(e) if e.to_string().contains("403") => None,
+            Err(e) => Some(format!("{tool} without {scope}: {e:#}")),
+        };
+        ctx.note(format!(
+            "{scope}: {tool} → {}",
+            verdict.as_deref().unwrap_or("refused, naming the scope")
+        ));
+        leaks.extend(verdict);
+    }
+    ensure!(
+        leaks.is_empty(),
+        "{} of {} scopes not enforced: {}",
+        leaks.len(),
+        probes.len(),
+        leaks.join("; ")
+    );
+    end_to_end(ctx, &url, &d.map, &all).await?;
+    pass(format!(
+        "{} scopes enforced (each refusal names the missing scope); a notes tool works end to end with the app password",
+        probes.len()
+    ))
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or_default()
+}
+
+/// A note created through the MCP server reaches the stand-in as Basic app-password auth
+/// for the user, not with the bearer token.
+async fn end_to_end(
+    ctx: &CheckCtx,
+    url: &str,
+    map: &ScopeMap,
+    all: &BTreeSet<String>,
+) -> anyhow::Result<()> {
+    let tool = map
+        .iter()
+        .find(|(name, needs)| {
+            name.contains("create_note") && needs.iter().any(|s| s.starts_with("notes"))
+        })
+        .map(|(n, _)| n.clone())
+        .context("no notes tool that creates a note in the map")?;
+    ctx.step(format!("{tool} with every scope"));
+    let token = token_for(ctx, USER, all).await?;
+    let (_, claims) = jwt::peek(token.expose())?;
+    let uid = user_id_for_sub(1, claims["sub"].as_str().unwrap_or_default());
+    let before = ctx
+        .session
+        .subjects
+        .stand_in_requests()
+        .map(|r| r.len())
+        .unwrap_or(0);
+    let client = McpClient::connect(McpClientOptions::new(url, token))
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let title = format!("harness note {}", crate::oauth::pkce::random_value());
+    let schema = client
+        .list_tools()
+        .await?
+        .into_iter()
+        .find(|t| t.name == tool)
+        .map(|t| t.input_schema)
+        .unwrap_or(json!({}));
+    let mut args = arguments::minimal(&schema);
+    args["title"] = json!(title);
+    args["content"] = json!("written by mcp-authz-harness");
+    let outcome = client.call_tool(&tool, args).await?;
+    client.close().await;
+    ensure!(!outcome.is_error, "{tool} failed: {}", outcome.text);
+    let requests = ctx
+        .session
+        .subjects
+        .stand_in_requests()
+        .context("no stand-in request log")?;
+    let notes: Vec<_> = requests[before..]
+        .iter()
+        .filter(|r| r.path.contains("/apps/notes/api/v1/notes"))
+        .collect();
+    ctx.note(format!(
+        "stand-in saw: {}",
+        serde_json::to_string(&notes).unwrap_or_default()
+    ));
+    let post = notes
+        .iter()
+        .find(|r| r.method == "POST")
+        .context("the stand-in saw no POST to the Notes API")?;
+    ensure!(
+        matches!(&post.auth, AuthKind::Basic { user } if *user == uid),
+        "the Notes request came with {:?}, expected Basic auth with the app password of {uid}",
+        post.auth
+    );
+    Ok(())
+}
+
+/// MCP: a Login Flow v2 grant made by another user does not provision the caller.
+pub(super) async fn provisioning_bound_to_caller(ctx: &CheckCtx) -> CheckResult {
+    let url = match mcp_url(ctx) {
+        Ok(u) => u,
+        Err(why) => return skip(why),
+    };
+    let openid: BTreeSet<String> = ["openid".to_owned()].into();
+    let caller = token_for(ctx, "bob", &openid).await?;
+    let granter = token_for(ctx, USER, &openid).await?;
+    let before = ctx
+        .session
+        .subjects
+        .stand_in_requests()
+        .map(|r| r.len())
+        .unwrap_or(0);
+    ctx.step("bob asks for access; alice grants it at bob's login URL");
+    let p = provision::login_flow(ctx.http(), &ctx.evidence, &url, &caller, &granter).await?;
+    ensure!(
+        p.grant_status == 200,
+        "the stand-in refused alice's grant (HTTP {})",
+        p.grant_status
+    );
+    let status = p.final_status().unwrap_or_default();
+    ensure!(
+        status != "provisioned",
+        "bob is provisioned with the app password alice granted: {}",
+        p.status.text
+    );
+    let deleted = ctx.session.subjects.stand_in_requests().unwrap_or_default()[before..]
+        .iter()
+        .any(|r| r.method == "DELETE" && r.path.contains("apppassword"));
+    pass(format!(
+        "bob's status after alice's grant: {status:?}{}",
+        if deleted {
+            "; the server deleted the foreign app password"
+        } else {
+            ""
+        }
+    ))
+}
+
+/// MCP: the server sends no `elicitation/create` to a client that did not declare the
+/// elicitation capability.
+pub(super) async fn no_elicitation_without_capability(ctx: &CheckCtx) -> CheckResult {
+    let url = match mcp_url(ctx) {
+        Ok(u) => u,
+        Err(why) => return skip(why),
+    };
+    let d = derived(ctx, &url).await?;
+    let tool = d
+        .map
+        .iter()
+        .find(|(name, needs)| {
+            name.contains("list_notes") && needs.iter().any(|s| s.starts_with("notes"))
+        })
+        .map(|(n, _)| n.clone())
+        .context("no notes tool that lists notes in the map")?;
+    // `admin` never provisions, so the server has a reason to ask the user something.
+    let token = token_for(ctx, "admin", &all_listed(&d.listed)).await?;
+    ctx.step(format!(
+        "as admin (not provisioned), without the elicitation capability: {tool}"
+    ));
+    let client = McpClient::connect(McpClientOptions::new(&url, token))
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let outcome = client.call_tool(&tool, json!({})).await;
+    let requests = client.server_requests();
+    client.close().await;
+    ctx.note(format!("tool answer: {outcome:?}"));
+    let elicitations: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method == "elicitation/create")
+        .collect();
+    ensure!(
+        elicitations.is_empty(),
+        "the server sent elicitation/create to a client that declared no elicitation capability ({} time(s); message: {:?})",
+        elicitations.len(),
+        elicitations[0].message
+    );
+    pass("no server request the client did not declare")
+}

@@ -1,0 +1,221 @@
+//! Tokens the MCP server must refuse (RFC 6750 §3.1, RFC 9068 §4, MCP authorization):
+//! expired, for another audience, from a foreign issuer with a valid signature; and a
+//! token whose `scope` claim is empty.
+
+use std::collections::BTreeSet;
+
+use anyhow::{Context, ensure};
+use serde_json::json;
+
+use super::super::{CheckCtx, CheckResult, pass, skip};
+use super::users::{USER, derived, mcp_url, token_for, tools_under};
+use super::{bearer_challenge, initialize, resolves_to_metadata};
+use crate::oauth::jwt;
+use crate::oauth::token::{self, ACCESS_TOKEN_TYPE, Exchange};
+use crate::secret::{Secret, SecretKind};
+
+/// A client created through the admin API with a service account and `extra`
+/// settings; returns its client id and secret (deleted at teardown).
+async fn service_client(
+    ctx: &CheckCtx,
+    purpose: &str,
+    extra: serde_json::Value,
+) -> anyhow::Result<(String, Secret)> {
+    let client_id = format!(
+        "mcp-{purpose}-{}",
+        crate::oauth::pkce::random_value().to_lowercase()
+    );
+    let secret = Secret::generate(SecretKind::ClientSecret, 24);
+    let mut rep = json!({
+        "clientId": client_id, "publicClient": false, "serviceAccountsEnabled": true,
+        "standardFlowEnabled": false, "secret": secret.expose(),
+    });
+    if let (Some(r), Some(e)) = (rep.as_object_mut(), extra.as_object()) {
+        r.extend(e.clone());
+    }
+    ctx.step(format!("create client {client_id} through the admin API"));
+    ctx.note(format!("settings: {}", crate::http::redact_json(&rep)));
+    ctx.session
+        .create_admin_client(&ctx.realm()?.name, &rep, &ctx.evidence)
+        .await?;
+    Ok((client_id, secret))
+}
+
+/// Initializes with `token` and expects the 401 challenge naming resolvable metadata.
+async fn expect_challenge(ctx: &CheckCtx, url: &str, token: &Secret, what: &str) -> CheckResult {
+    ctx.step(format!("initialize with {what}"));
+    let resp = initialize(ctx, url, Some(token)).await?;
+    let (_, metadata, error) = bearer_challenge(&resp)?;
+    resolves_to_metadata(ctx, &metadata, url).await?;
+    pass(format!(
+        "{what}: 401, error {error:?}, resource_metadata resolves"
+    ))
+}
+
+pub(super) async fn expired(ctx: &CheckCtx) -> CheckResult {
+    let url = match mcp_url(ctx) {
+        Ok(u) => u,
+        Err(why) => return skip(why),
+    };
+    let (client_id, secret) = service_client(
+        ctx,
+        "short-lived",
+        json!({"attributes": {"access.token.lifespan": "2"}, "defaultClientScopes": ["basic", "mcp-audiences"]}),
+    )
+    .await?;
+    let meta = ctx.discovery().await?;
+    let t = token::client_credentials(
+        ctx.http(),
+        meta.token_endpoint()?,
+        &client_id,
+        &secret,
+        None,
+    )
+    .await?
+    .issued("client_credentials")?;
+    let (_, claims) = jwt::peek(t.access_token.expose())?;
+    let exp = claims["exp"].as_i64().context("no exp")?;
+    let wait = exp - time::OffsetDateTime::now_utc().unix_timestamp() + 2;
+    ctx.note(format!("token expires at {exp}; waiting {wait}s"));
+    // No condition to poll: expiry is a matter of the clock.
+    tokio::time::sleep(std::time::Duration::from_secs(wait.max(0) as u64)).await;
+    expect_challenge(ctx, &url, &t.access_token, "an expired token").await
+}
+
+pub(super) async fn wrong_audience(ctx: &CheckCtx) -> CheckResult {
+    let url = match mcp_url(ctx) {
+        Ok(u) => u,
+        Err(why) => return skip(why),
+    };
+    let openid: BTreeSet<String> = ["openid".to_owned()].into();
+    let subject = token_for(ctx, USER, &openid).await?;
+    ctx.step("exchange alice's token for audience nextcloud only");
+    let meta = ctx.discovery().await?;
+    let mcp_client = crate::checks::realm::MCP_CLIENT;
+    let x = Exchange {
+        subject_token: Some(subject.expose()),
+        subject_token_type: Some(ACCESS_TOKEN_TYPE),
+        audience: Some("nextcloud"),
+        ..Default::default()
+    };
+    let t = token::exchange(
+        ctx.http(),
+        meta.token_endpoint()?,
+        mcp_client,
+        Some(&ctx.client_secret(mcp_client)?),
+        &x,
+    )
+    .await?
+    .issued("exchange")?;
+    let (_, claims) = jwt::peek(t.access_token.expose())?;
+    ensure!(
+        jwt::audiences(&claims) == ["nextcloud"],
+        "the exchanged token's aud is {:?}",
+        jwt::audiences(&claims)
+    );
+    expect_challenge(
+        ctx,
+        &url,
+        &t.access_token,
+        "a token for audience nextcloud only",
+    )
+    .await
+}
+
+pub(super) async fn foreign_issuer(ctx: &CheckCtx) -> CheckResult {
+    let url = match mcp_url(ctx) {
+        Ok(u) => u,
+        Err(why) => return skip(why),
+    };
+    // Keycloak takes the issuer from the request's host: the same realm and key reached
+    // as `localhost` issues tokens with another `iss` and a valid signature.
+    let realm = ctx.realm()?;
+    let foreign = realm.issuer().replacen("127.0.0.1", "localhost", 1);
+    ensure!(
+        foreign != realm.issuer(),
+        "the issuer {} has no 127.0.0.1 to replace",
+        realm.issuer()
+    );
+    ctx.step(format!("client_credentials at {foreign}"));
+    let mcp_client = crate::checks::realm::MCP_CLIENT;
+    let endpoint = format!("{foreign}/protocol/openid-connect/token");
+    let t = token::client_credentials(
+        ctx.http(),
+        &endpoint,
+        mcp_client,
+        &ctx.client_secret(mcp_client)?,
+        None,
+    )
+    .await?
+    .issued("client_credentials")?;
+    let (_, claims) = jwt::peek(t.access_token.expose())?;
+    ensure!(
+        claims["iss"] == foreign.as_str(),
+        "the token's iss is {}, expected {foreign}",
+        claims["iss"]
+    );
+    let meta = ctx.discovery().await?;
+    let keys = ctx.jwks(&meta).await?;
+    jwt::verify(&t.access_token, &keys, &jwt::Expect::default())
+        .context("the foreign-issuer token must carry a valid signature")?;
+    expect_challenge(
+        ctx,
+        &url,
+        &t.access_token,
+        "a token from a foreign issuer with a valid signature",
+    )
+    .await
+}
+
+/// Least privilege: a token with an empty `scope` claim unlocks no scoped tool.
+pub(super) async fn empty_scope(ctx: &CheckCtx) -> CheckResult {
+    let url = match mcp_url(ctx) {
+        Ok(u) => u,
+        Err(why) => return skip(why),
+    };
+    let d = derived(ctx, &url).await?;
+    let audience = json!({
+        "name": "audience nextcloud-mcp-server", "protocol": "openid-connect", "protocolMapper": "oidc-audience-mapper",
+        "config": {"included.client.audience": "nextcloud-mcp-server", "access.token.claim": "true", "id.token.claim": "false"}
+    });
+    let (client_id, secret) = service_client(
+        ctx,
+        "no-scopes",
+        json!({"defaultClientScopes": ["basic"], "optionalClientScopes": [], "fullScopeAllowed": false, "protocolMappers": [audience]}),
+    )
+    .await?;
+    let meta = ctx.discovery().await?;
+    let t = token::client_credentials(
+        ctx.http(),
+        meta.token_endpoint()?,
+        &client_id,
+        &secret,
+        None,
+    )
+    .await?
+    .issued("client_credentials")?;
+    let (_, claims) = jwt::peek(t.access_token.expose())?;
+    ctx.note(format!("claims: {}", jwt::claims_for_evidence(&claims)));
+    ensure!(
+        jwt::scopes(&claims).is_empty(),
+        "the token's scope claim is not empty: {:?}",
+        claims["scope"]
+    );
+    ctx.step("tools/list with it");
+    let listed = tools_under(&url, &t.access_token).await?;
+    let scoped: Vec<&String> = listed
+        .iter()
+        .filter(|t| d.map.get(*t).is_some_and(|n| !n.is_empty()))
+        .collect();
+    ensure!(
+        scoped.is_empty(),
+        "a token with an empty scope claim is shown {} tools that need scopes (of {} listed), e.g. {:?}",
+        scoped.len(),
+        listed.len(),
+        scoped.iter().take(3).collect::<Vec<_>>()
+    );
+    pass(format!(
+        "no scoped tool listed ({} tools listed)",
+        listed.len()
+    ))
+}
