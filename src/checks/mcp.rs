@@ -16,6 +16,7 @@
 
 mod enforcement;
 mod proxy;
+pub(crate) mod proxy_flow;
 mod tokens;
 mod users;
 
@@ -188,6 +189,27 @@ pub const CHECKS: &[Check] = &[
         "MCP-authz-2025-06-18-scopes (least privilege); RFC6749-3.3",
         Subject::McpServer,
         check_fn!(tokens::empty_scope),
+    ),
+    mcp_user_check(
+        "MCP-18",
+        "the proxy's /oauth/token refuses a wrong code_verifier",
+        "RFC7636-4.6; MCP-authz-2025-06-18-PKCE",
+        Subject::McpServer,
+        check_fn!(proxy_flow::wrong_verifier),
+    ),
+    mcp_user_check(
+        "MCP-19",
+        "the proxy's /oauth/token refuses a reused proxy code",
+        "RFC6749-4.1.2; RFC6749-10.5",
+        Subject::McpServer,
+        check_fn!(proxy_flow::reused_code),
+    ),
+    mcp_user_check(
+        "MCP-20",
+        "the proxy's own code flow toward Keycloak resists code injection (PKCE or a verified nonce)",
+        "RFC9700-2.1.1; RFC9700-4.5; OIDC-Core-3.1.3.7",
+        Subject::McpServer,
+        check_fn!(proxy_flow::code_injection),
     ),
 ];
 

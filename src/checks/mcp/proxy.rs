@@ -155,12 +155,7 @@ fn with(mut query: Query, key: &'static str, value: &str) -> Query {
     query
 }
 
-/// RFC 7636 §4.2: `BASE64URL(SHA256(ASCII(verifier)))`.
-fn s256(verifier: &str) -> String {
-    use base64::Engine;
-    use sha2::{Digest, Sha256};
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
+use crate::oauth::pkce::s256;
 
 macro_rules! proxy_or_skip {
     ($ctx:expr) => {
@@ -246,14 +241,6 @@ pub(super) async fn unknown_client(ctx: &CheckCtx) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn s256_matches_rfc7636_appendix_b() {
-        assert_eq!(
-            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
-    }
 
     #[test]
     fn outcomes_tell_the_idp_the_client_and_refusals_apart() {
