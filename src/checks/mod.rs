@@ -12,6 +12,7 @@ mod flows;
 mod mcp;
 mod pkce;
 mod realm;
+mod rs;
 mod token;
 
 use std::future::Future;
@@ -169,6 +170,7 @@ pub fn catalogue() -> Vec<Check> {
         pkce::CHECKS,
         token::CHECKS,
         exchange::CHECKS,
+        rs::CHECKS,
         mcp::CHECKS,
     ]
     .concat()
