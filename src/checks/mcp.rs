@@ -15,6 +15,7 @@
 //! unregistered client id.
 
 mod enforcement;
+mod open_proxy;
 mod proxy;
 pub(crate) mod proxy_flow;
 mod tokens;
@@ -210,6 +211,13 @@ pub const CHECKS: &[Check] = &[
         "RFC9700-2.1.1; RFC9700-4.5; OIDC-Core-3.1.3.7",
         Subject::McpServer,
         check_fn!(proxy_flow::code_injection),
+    ),
+    mcp_user_check(
+        "MCP-21",
+        "with ENABLE_DCR=true the proxy still refuses a client id nobody registered",
+        "RFC7591-3; RFC9700-4.1; MCP-authz-2025-06-18-DCR",
+        Subject::McpServer,
+        check_fn!(open_proxy::unregistered_client),
     ),
 ];
 

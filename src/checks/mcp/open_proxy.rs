@@ -1,0 +1,106 @@
+//! The proxy with `ENABLE_DCR=true` (a second configuration of the same release): must
+//! it still refuse an authorization request from a client id nobody registered?
+//!
+//! The MCP authorization specification lets MCP clients register dynamically; it does not
+//! let an authorization server accept clients it never registered. A proxy that does
+//! hands an authorization code for the user's IdP session to whatever redirect URI the
+//! request names (RFC 9700 §4.1: open redirection of codes).
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::super::{CheckCtx, CheckResult, flows, pass, skip};
+use crate::browser::login::{Credentials, Flow, FlowEnd};
+use crate::oauth::pkce::{AuthorizationRequest, Pkce, random_value};
+use crate::stack::native::mcp_server;
+
+/// Starts `mcp-server-dcr`: the session's release and wiring with `ENABLE_DCR=true`.
+async fn start_open_instance(ctx: &CheckCtx) -> anyhow::Result<Result<String, String>> {
+    let Some(launch) = ctx.session.subjects.launch.as_ref() else {
+        return Ok(Err(
+            "needs an MCP server the harness starts (native backend)".into(),
+        ));
+    };
+    let mut wiring = launch.wiring.clone();
+    wiring.instance = "mcp-server-dcr".into();
+    wiring.extra_env.push(("ENABLE_DCR".into(), "true".into()));
+    ctx.step("start a second instance of the release with ENABLE_DCR=true");
+    let server = match mcp_server::start(
+        &ctx.session.run,
+        &launch.options,
+        &wiring,
+        &ctx.session.progress,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(failure) => {
+            if let Some(p) = failure.process {
+                ctx.session.stack.adopt(p).await;
+            }
+            anyhow::bail!("the ENABLE_DCR instance did not start: {}", failure.message);
+        }
+    };
+    let base = server.base_url.clone();
+    ctx.session.stack.adopt(server.process).await;
+    Ok(Ok(base))
+}
+
+pub(super) async fn unregistered_client(ctx: &CheckCtx) -> CheckResult {
+    let base = match start_open_instance(ctx).await? {
+        Ok(b) => b,
+        Err(why) => return skip(why),
+    };
+    let client_id = format!("never-registered-{}", random_value().to_lowercase());
+    let redirect_uri = format!(
+        "{}/never-registered-callback",
+        ctx.session.listener.base_url()
+    );
+    let pkce = Pkce::new();
+    let state = random_value();
+    let req = AuthorizationRequest::code(&client_id, &redirect_uri, "openid", &state, "")
+        .without("nonce")
+        .s256(&pkce);
+    let url = req.url(&format!("{base}/oauth/authorize"));
+    ctx.step(format!(
+        "/oauth/authorize with client id {client_id} and redirect URI {redirect_uri}"
+    ));
+    let resp = ctx.http().get(&url).send().await?;
+    if !(300..400).contains(&resp.status) {
+        return pass(format!("refused: {}", resp.summary()));
+    }
+    ctx.note(format!(
+        "the proxy redirected ({}) to {}",
+        resp.status,
+        resp.header("location").unwrap_or_default()
+    ));
+    ctx.step("follow it in alice's browser: where does the code go?");
+    let password = ctx
+        .realm()?
+        .user_password(flows::USER)
+        .context("no password for alice")?;
+    let browser = ctx.session.browser.as_ref().context("no browser")?;
+    let flow = Flow {
+        browser,
+        profile: flows::USER,
+        listener: &ctx.session.listener,
+        login: Some(Credentials {
+            username: flows::USER,
+            password: &password,
+        }),
+        accept_consent: true,
+        label: ctx.check.id,
+        timeout: Duration::from_secs(45),
+    };
+    let delivered = match flow.run(&url, &state).await? {
+        FlowEnd::Callback(c) if c.code.is_some() => {
+            format!("a code was delivered to {} (path {})", redirect_uri, c.path)
+        }
+        FlowEnd::Callback(c) => format!("an error was delivered to {redirect_uri}: {:?}", c.error),
+        FlowEnd::Stopped { reason, url, .. } => format!("the browser stopped at {url}: {reason}"),
+    };
+    anyhow::bail!(
+        "with ENABLE_DCR=true the proxy accepted client id {client_id}, which nobody registered, and redirected to the IdP; {delivered}"
+    )
+}
