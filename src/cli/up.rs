@@ -88,6 +88,12 @@ fn write_stack_json(session: &Session, path: &std::path::Path) -> anyhow::Result
             "users": users,
         },
         "components": session.components().into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+        "mcp": session.stack.mcp.as_ref().map(|m| json!({"url": m.mcp_url(), "base_url": m.base_url, "version": m.version})),
+        "harness_mcp_client": {
+            "client_id": session.subjects.harness_client.client_id,
+            "redirect_uri": session.subjects.harness_client.redirect_uri,
+        },
+        "resource_server": session.subjects.stand_in_url(),
     });
     let mut f = std::fs::OpenOptions::new()
         .write(true)

@@ -3,6 +3,7 @@
 
 mod junit;
 mod markdown;
+pub mod matrix;
 pub mod scan;
 mod terminal;
 
