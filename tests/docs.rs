@@ -21,9 +21,14 @@ fn docs_catalogue_md_is_up_to_date() {
 fn docs_mcp_release_matrix_md_is_up_to_date() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut releases = Vec::new();
-    for entry in std::fs::read_dir(root.join("fixtures/releases")).unwrap().flatten() {
+    for entry in std::fs::read_dir(root.join("fixtures/releases"))
+        .unwrap()
+        .flatten()
+    {
         if entry.path().extension().is_some_and(|e| e == "json") {
-            releases.push(serde_json::from_str(&std::fs::read_to_string(entry.path()).unwrap()).unwrap());
+            releases.push(
+                serde_json::from_str(&std::fs::read_to_string(entry.path()).unwrap()).unwrap(),
+            );
         }
     }
     if releases.is_empty() {

@@ -348,31 +348,20 @@ async fn invalid_subject_token(ctx: &CheckCtx) -> CheckResult {
     expect(&r, 400, "invalid_request", "Invalid token")
 }
 
-/// A confidential client with the exchange switch on that no mapper puts in any audience.
+/// A client with the exchange switch on that no mapper puts in any audience.
 async fn outsider(ctx: &CheckCtx, public: bool) -> anyhow::Result<(String, Option<Secret>)> {
-    ctx.step("create a client with standard.token.exchange.enabled through the admin API");
-    let client_id = format!(
-        "exchange-{}-{}",
-        if public { "public" } else { "outsider" },
-        crate::oauth::pkce::random_value().to_lowercase()
-    );
-    let secret = (!public).then(|| Secret::generate(crate::secret::SecretKind::ClientSecret, 24));
-    let mut rep = json!({
-        "clientId": client_id, "publicClient": public, "standardFlowEnabled": false,
-        "serviceAccountsEnabled": !public, "directAccessGrantsEnabled": false,
-        "attributes": {"standard.token.exchange.enabled": "true"},
-    });
-    if let Some(s) = &secret {
-        rep["secret"] = json!(s.expose());
+    let switch = json!({"attributes": {"standard.token.exchange.enabled": "true"}});
+    if public {
+        let base = json!({"publicClient": true, "standardFlowEnabled": false, "directAccessGrantsEnabled": false});
+        Ok((
+            super::admin_clients::create(ctx, "exchange-public", base, switch).await?,
+            None,
+        ))
+    } else {
+        let (id, secret) =
+            super::admin_clients::service_client(ctx, "exchange-outsider", switch).await?;
+        Ok((id, Some(secret)))
     }
-    ctx.note(format!(
-        "client settings: {}",
-        crate::http::redact_json(&rep)
-    ));
-    ctx.session
-        .create_admin_client(&ctx.realm()?.name, &rep, &ctx.evidence)
-        .await?;
-    Ok((client_id, secret))
 }
 
 async fn requester_not_in_audience(ctx: &CheckCtx) -> CheckResult {

@@ -5,6 +5,7 @@
 //! (a failed `ensure!`, a broken call) is a failure whose message is the error chain.
 //! Checks never know which backend runs the stack.
 
+mod admin_clients;
 mod ctx;
 mod dcr;
 mod exchange;

@@ -11,7 +11,7 @@ use crate::http::Response;
 use crate::nextcloud::user_id_for_sub;
 use crate::oauth::token::{self, ACCESS_TOKEN_TYPE, Exchange};
 use crate::oauth::{forge, jwt};
-use crate::secret::{Secret, SecretKind};
+use crate::secret::Secret;
 
 const fn rs_check(
     id: &'static str,
@@ -239,33 +239,11 @@ async fn other_audience(ctx: &CheckCtx) -> CheckResult {
     .await
 }
 
-/// A client created through the admin API with a service account (deleted at teardown).
+/// A token of a fresh service-account client with `extra` settings.
 async fn service_client(ctx: &CheckCtx, purpose: &str, extra: Value) -> anyhow::Result<Secret> {
-    let client_id = format!(
-        "rs-{purpose}-{}",
-        crate::oauth::pkce::random_value().to_lowercase()
-    );
-    let secret = Secret::generate(SecretKind::ClientSecret, 24);
-    let mut rep = json!({"clientId": client_id, "publicClient": false, "serviceAccountsEnabled": true, "standardFlowEnabled": false, "secret": secret.expose()});
-    if let (Some(r), Some(e)) = (rep.as_object_mut(), extra.as_object()) {
-        r.extend(e.clone());
-    }
-    ctx.step(format!("create client {client_id} through the admin API"));
-    ctx.note(format!("settings: {}", crate::http::redact_json(&rep)));
-    ctx.session
-        .create_admin_client(&ctx.realm()?.name, &rep, &ctx.evidence)
-        .await?;
-    let meta = ctx.discovery().await?;
-    Ok(token::client_credentials(
-        ctx.http(),
-        meta.token_endpoint()?,
-        &client_id,
-        &secret,
-        None,
-    )
-    .await?
-    .issued("client_credentials")?
-    .access_token)
+    let (client_id, secret) =
+        super::admin_clients::service_client(ctx, &format!("rs-{purpose}"), extra).await?;
+    super::admin_clients::service_token(ctx, &client_id, &secret).await
 }
 
 async fn expired(ctx: &CheckCtx) -> CheckResult {
@@ -386,23 +364,13 @@ async fn missing_sub(ctx: &CheckCtx) -> CheckResult {
     let base = base_or_skip!(ctx);
     // Since Keycloak 25 `sub` comes from the `basic` scope: a user token of a client
     // without it should carry none (a service-account token always does).
-    let client_id = format!(
-        "rs-no-sub-{}",
-        crate::oauth::pkce::random_value().to_lowercase()
-    );
     let rep = json!({
-        "clientId": client_id, "publicClient": true, "standardFlowEnabled": true,
+        "publicClient": true, "standardFlowEnabled": true,
         "redirectUris": [ctx.session.listener.redirect_uri()],
         "attributes": {"pkce.code.challenge.method": "S256"},
         "defaultClientScopes": ["mcp-audiences"], "optionalClientScopes": [],
     });
-    ctx.step(format!(
-        "create public client {client_id} without the basic scope (admin API)"
-    ));
-    ctx.note(format!("settings: {rep}"));
-    ctx.session
-        .create_admin_client(&ctx.realm()?.name, &rep, &ctx.evidence)
-        .await?;
+    let client_id = super::admin_clients::create(ctx, "rs-no-sub", rep, json!({})).await?;
     let meta = ctx.discovery().await?;
     let (callback, pkce, _) = super::flows::code(ctx, &meta, "alice", &client_id, "openid").await?;
     let redirect = ctx.session.listener.redirect_uri();

@@ -91,6 +91,7 @@ pub async fn align(
         let id = create_scope(admin, realm, &scope).await?;
         out.created.push(scope.clone());
         attach(admin, &client_path, &id, &scope).await?;
+        offer_to_new_clients(admin, realm, &id, &scope).await?;
         out.attached.push(scope);
     }
     for scope in out.not_offered.clone() {
@@ -149,6 +150,27 @@ async fn attach(
         &resp,
         204,
         &format!("making {name} an optional scope of the client"),
+    )
+}
+
+/// Makes a created scope one of the realm's default optional scopes, so clients registered
+/// later (the MCP client the harness registers by DCR) may ask for it.
+async fn offer_to_new_clients(
+    admin: &AdminClient,
+    realm: &str,
+    id: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    let resp = admin
+        .put(
+            &format!("/realms/{realm}/default-optional-client-scopes/{id}"),
+            &Value::Null,
+        )
+        .await?;
+    expect_status(
+        &resp,
+        204,
+        &format!("making {name} a default optional scope of the realm"),
     )
 }
 
@@ -282,6 +304,12 @@ mod tests {
                 .mount(&kc)
                 .await;
         }
+        Mock::given(method("PUT"))
+            .and(path(format!("{R}/default-optional-client-scopes/new-id")))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&kc)
+            .await;
         Mock::given(method("PUT"))
             .and(path(format!("{R}/components/k1")))
             .and(body_partial_json(

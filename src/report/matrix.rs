@@ -9,7 +9,10 @@ use serde_json::Value;
 /// Renders the matrix from trimmed reports (any order; sorted by release here).
 pub fn render(mut releases: Vec<Value>) -> String {
     releases.sort_by_key(|r| version_key(r["mcp_server_version"].as_str().unwrap_or_default()));
-    let versions: Vec<&str> = releases.iter().map(|r| r["mcp_server_version"].as_str().unwrap_or("?")).collect();
+    let versions: Vec<&str> = releases
+        .iter()
+        .map(|r| r["mcp_server_version"].as_str().unwrap_or("?"))
+        .collect();
     let mut md = String::from(
         "# The MCP area across nextcloud-mcp-server releases\n\n\
          <!-- Generated: do not edit. `scripts/release-matrix.sh` runs the releases and keeps trimmed\n\
@@ -35,20 +38,40 @@ pub fn render(mut releases: Vec<Value>) -> String {
     for check in check_rows(&releases) {
         let cells: Vec<String> = releases
             .iter()
-            .map(|r| find(r, &check.0).map(|c| c["status"].as_str().unwrap_or("?").to_owned()).unwrap_or_else(|| "—".into()))
+            .map(|r| {
+                find(r, &check.0)
+                    .map(|c| c["status"].as_str().unwrap_or("?").to_owned())
+                    .unwrap_or_else(|| "—".into())
+            })
             .collect();
-        let _ = writeln!(md, "| {} {} | {} |", check.0, check.1.replace('|', "\\|"), cells.join(" | "));
+        let _ = writeln!(
+            md,
+            "| {} {} | {} |",
+            check.0,
+            check.1.replace('|', "\\|"),
+            cells.join(" | ")
+        );
     }
     md.push_str("\n## What differs\n\nFor each check whose status is not the same in every release, the first line of each non-passing result.\n");
     for check in check_rows(&releases) {
-        let statuses: Vec<String> = releases.iter().filter_map(|r| find(r, &check.0)).map(|c| c["status"].to_string()).collect();
+        let statuses: Vec<String> = releases
+            .iter()
+            .filter_map(|r| find(r, &check.0))
+            .map(|c| c["status"].to_string())
+            .collect();
         if statuses.windows(2).all(|w| w[0] == w[1]) {
             continue;
         }
         let _ = writeln!(md, "\n### {} {}\n", check.0, check.1);
         for r in &releases {
             if let Some(c) = find(r, &check.0).filter(|c| c["status"] != "pass") {
-                let _ = writeln!(md, "- {} ({}): {}", r["mcp_server_version"].as_str().unwrap_or("?"), c["status"].as_str().unwrap_or("?"), c["detail"].as_str().unwrap_or_default());
+                let _ = writeln!(
+                    md,
+                    "- {} ({}): {}",
+                    r["mcp_server_version"].as_str().unwrap_or("?"),
+                    c["status"].as_str().unwrap_or("?"),
+                    c["detail"].as_str().unwrap_or_default()
+                );
             }
         }
     }
@@ -59,7 +82,12 @@ fn check_rows(releases: &[Value]) -> Vec<(String, String)> {
     let mut rows: Vec<(String, String)> = releases
         .iter()
         .flat_map(|r| r["checks"].as_array().cloned().unwrap_or_default())
-        .map(|c| (c["id"].as_str().unwrap_or_default().to_owned(), c["title"].as_str().unwrap_or_default().to_owned()))
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or_default().to_owned(),
+                c["title"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
         .collect();
     rows.sort_by_key(|(id, _)| id_key(id));
     rows.dedup_by(|a, b| a.0 == b.0);

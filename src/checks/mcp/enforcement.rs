@@ -19,6 +19,12 @@ fn all_listed(listed: &[String]) -> BTreeSet<String> {
     listed.iter().cloned().collect()
 }
 
+/// Whether this release provisions users through Login Flow v2 (older releases pass the
+/// user's bearer token on to Nextcloud instead).
+fn provisions(tools: &[String]) -> bool {
+    tools.iter().any(|t| t == provision::PROVISION_TOOL)
+}
+
 /// Provisions `USER` through Login Flow v2 (the user grants their own request).
 async fn provision_user(ctx: &CheckCtx, url: &str, listed: &[String]) -> anyhow::Result<()> {
     let token = token_for(ctx, USER, &all_listed(listed)).await?;
@@ -56,7 +62,15 @@ pub(super) async fn enforcement(ctx: &CheckCtx) -> CheckResult {
         Err(why) => return skip(why),
     };
     let d = derived(ctx, &url).await?;
-    provision_user(ctx, &url, &d.listed).await?;
+    let login_flow = provisions(&d.full);
+    if login_flow {
+        provision_user(ctx, &url, &d.listed).await?;
+    } else {
+        ctx.note(format!(
+            "no {} tool: this release calls Nextcloud with the user's bearer token",
+            provision::PROVISION_TOOL
+        ));
+    }
     let all = all_listed(&d.listed);
     let schemas = {
         let client = McpClient::connect(McpClientOptions::new(
@@ -117,9 +131,14 @@ pub(super) async fn enforcement(ctx: &CheckCtx) -> CheckResult {
         probes.len(),
         leaks.join("; ")
     );
-    end_to_end(ctx, &url, &d.map, &all).await?;
+    end_to_end(ctx, &url, &d.map, &all, login_flow).await?;
+    let how = if login_flow {
+        "the app password (Basic)"
+    } else {
+        "the user's bearer token"
+    };
     pass(format!(
-        "{} scopes enforced (each refusal names the missing scope); a notes tool works end to end with the app password",
+        "{} scopes enforced (each refusal names the missing scope); a notes tool works end to end with {how}",
         probes.len()
     ))
 }
@@ -128,13 +147,15 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or_default()
 }
 
-/// A note created through the MCP server reaches the stand-in as Basic app-password auth
-/// for the user, not with the bearer token.
+/// A note created through the MCP server reaches the stand-in for the user: with Basic
+/// app-password auth when the release provisions through Login Flow v2 (never with the
+/// bearer token then), with the user's bearer token otherwise.
 async fn end_to_end(
     ctx: &CheckCtx,
     url: &str,
     map: &ScopeMap,
     all: &BTreeSet<String>,
+    login_flow: bool,
 ) -> anyhow::Result<()> {
     let tool = map
         .iter()
@@ -187,11 +208,21 @@ async fn end_to_end(
         .iter()
         .find(|r| r.method == "POST")
         .context("the stand-in saw no POST to the Notes API")?;
-    ensure!(
-        matches!(&post.auth, AuthKind::Basic { user } if *user == uid),
-        "the Notes request came with {:?}, expected Basic auth with the app password of {uid}",
-        post.auth
-    );
+    if login_flow {
+        ensure!(
+            matches!(&post.auth, AuthKind::Basic { user } if *user == uid),
+            "the Notes request came with {:?}, expected Basic auth with the app password of {uid}",
+            post.auth
+        );
+    } else {
+        ensure!(
+            matches!(&post.auth, AuthKind::Bearer { .. })
+                && post.user.as_deref() == Some(uid.as_str()),
+            "the Notes request came with {:?} as {:?}, expected the bearer token of {uid}",
+            post.auth,
+            post.user
+        );
+    }
     Ok(())
 }
 
@@ -203,6 +234,12 @@ pub(super) async fn provisioning_bound_to_caller(ctx: &CheckCtx) -> CheckResult 
     };
     let openid: BTreeSet<String> = ["openid".to_owned()].into();
     let caller = token_for(ctx, "bob", &openid).await?;
+    if !provisions(&super::users::tools_under(&url, &caller).await?) {
+        return skip(format!(
+            "this release has no Login Flow v2 provisioning (no {} tool)",
+            provision::PROVISION_TOOL
+        ));
+    }
     let granter = token_for(ctx, USER, &openid).await?;
     let before = ctx
         .session

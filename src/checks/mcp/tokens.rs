@@ -12,34 +12,7 @@ use super::users::{USER, derived, mcp_url, token_for, tools_under};
 use super::{bearer_challenge, initialize, resolves_to_metadata};
 use crate::oauth::jwt;
 use crate::oauth::token::{self, ACCESS_TOKEN_TYPE, Exchange};
-use crate::secret::{Secret, SecretKind};
-
-/// A client created through the admin API with a service account and `extra`
-/// settings; returns its client id and secret (deleted at teardown).
-async fn service_client(
-    ctx: &CheckCtx,
-    purpose: &str,
-    extra: serde_json::Value,
-) -> anyhow::Result<(String, Secret)> {
-    let client_id = format!(
-        "mcp-{purpose}-{}",
-        crate::oauth::pkce::random_value().to_lowercase()
-    );
-    let secret = Secret::generate(SecretKind::ClientSecret, 24);
-    let mut rep = json!({
-        "clientId": client_id, "publicClient": false, "serviceAccountsEnabled": true,
-        "standardFlowEnabled": false, "secret": secret.expose(),
-    });
-    if let (Some(r), Some(e)) = (rep.as_object_mut(), extra.as_object()) {
-        r.extend(e.clone());
-    }
-    ctx.step(format!("create client {client_id} through the admin API"));
-    ctx.note(format!("settings: {}", crate::http::redact_json(&rep)));
-    ctx.session
-        .create_admin_client(&ctx.realm()?.name, &rep, &ctx.evidence)
-        .await?;
-    Ok((client_id, secret))
-}
+use crate::secret::Secret;
 
 /// Initializes with `token` and expects the 401 challenge naming resolvable metadata.
 async fn expect_challenge(ctx: &CheckCtx, url: &str, token: &Secret, what: &str) -> CheckResult {
@@ -57,9 +30,9 @@ pub(super) async fn expired(ctx: &CheckCtx) -> CheckResult {
         Ok(u) => u,
         Err(why) => return skip(why),
     };
-    let (client_id, secret) = service_client(
+    let (client_id, secret) = super::super::admin_clients::service_client(
         ctx,
-        "short-lived",
+        "mcp-short-lived",
         json!({"attributes": {"access.token.lifespan": "2"}, "defaultClientScopes": ["basic", "mcp-audiences"]}),
     )
     .await?;
@@ -178,9 +151,9 @@ pub(super) async fn empty_scope(ctx: &CheckCtx) -> CheckResult {
         "name": "audience nextcloud-mcp-server", "protocol": "openid-connect", "protocolMapper": "oidc-audience-mapper",
         "config": {"included.client.audience": "nextcloud-mcp-server", "access.token.claim": "true", "id.token.claim": "false"}
     });
-    let (client_id, secret) = service_client(
+    let (client_id, secret) = super::super::admin_clients::service_client(
         ctx,
-        "no-scopes",
+        "mcp-no-scopes",
         json!({"defaultClientScopes": ["basic"], "optionalClientScopes": [], "fullScopeAllowed": false, "protocolMappers": [audience]}),
     )
     .await?;

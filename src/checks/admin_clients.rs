@@ -1,0 +1,69 @@
+//! Clients a check creates through the admin API, for settings DCR cannot make (the
+//! token-exchange switch, a short token lifespan, missing default scopes). Each is
+//! recorded by the session and deleted at teardown.
+
+use serde_json::{Value, json};
+
+use super::CheckCtx;
+use crate::secret::{Secret, SecretKind};
+
+/// A confidential client with a service account and `extra` settings merged in; returns
+/// its client id and secret. `purpose` goes into the client id.
+pub async fn service_client(
+    ctx: &CheckCtx,
+    purpose: &str,
+    extra: Value,
+) -> anyhow::Result<(String, Secret)> {
+    let secret = Secret::generate(SecretKind::ClientSecret, 24);
+    let rep = json!({
+        "publicClient": false, "serviceAccountsEnabled": true, "standardFlowEnabled": false,
+        "directAccessGrantsEnabled": false, "secret": secret.expose(),
+    });
+    let client_id = create(ctx, purpose, rep, extra).await?;
+    Ok((client_id, secret))
+}
+
+/// A client from `base` with `extra` merged in (public clients, say); returns its id.
+pub async fn create(
+    ctx: &CheckCtx,
+    purpose: &str,
+    mut base: Value,
+    extra: Value,
+) -> anyhow::Result<String> {
+    let client_id = format!(
+        "{purpose}-{}",
+        crate::oauth::pkce::random_value().to_lowercase()
+    );
+    base["clientId"] = json!(client_id);
+    if let (Some(r), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+        r.extend(e.clone());
+    }
+    ctx.step(format!("create client {client_id} through the admin API"));
+    ctx.note(format!(
+        "client settings: {}",
+        crate::http::redact_json(&base)
+    ));
+    ctx.session
+        .create_admin_client(&ctx.realm()?.name, &base, &ctx.evidence)
+        .await?;
+    Ok(client_id)
+}
+
+/// An access token of `client_id` by client credentials.
+pub async fn service_token(
+    ctx: &CheckCtx,
+    client_id: &str,
+    secret: &Secret,
+) -> anyhow::Result<Secret> {
+    let meta = ctx.discovery().await?;
+    Ok(crate::oauth::token::client_credentials(
+        ctx.http(),
+        meta.token_endpoint()?,
+        client_id,
+        secret,
+        None,
+    )
+    .await?
+    .issued(&format!("client_credentials for {client_id}"))?
+    .access_token)
+}
