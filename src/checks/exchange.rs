@@ -514,7 +514,7 @@ async fn misnamed_attributes(ctx: &CheckCtx) -> CheckResult {
     ctx.step("import the variant with the misnamed attributes next to the baseline");
     let variant = ctx
         .session
-        .realm_variant("nextcloud-mcp-misnamed", misnamed_variant, &ctx.evidence)
+        .realm_variant("misnamed", misnamed_variant, &ctx.evidence)
         .await?;
     let r = same_request(ctx, &variant)
         .await?
