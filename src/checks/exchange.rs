@@ -489,9 +489,11 @@ async fn same_request(
         realm.name
     ));
     let endpoint = format!("{}/protocol/openid-connect/token", realm.issuer());
-    let secret = realm
-        .client_secret(MCP)
-        .context("no secret for the MCP client")?;
+    let secret = realm.client_secret(MCP).ok_or_else(|| {
+        super::NotApplicable(format!(
+            "the realm file defines no client {MCP:?} with a secret"
+        ))
+    })?;
     let own = token::client_credentials(ctx.http(), &endpoint, MCP, &secret, None)
         .await?
         .issued("client_credentials")?;

@@ -80,13 +80,13 @@ pub async fn validate(args: ValidateArgs) -> u8 {
         }
     };
     let rendered = match build_report(&args, checks).await {
-        Ok(report) => render(&report, args.format).map(|text| (text, report.fails())),
+        Ok(report) => render(&report, args.format).map(|text| (text, exit_status(&report))),
         Err(e) => Err(e),
     };
     match rendered {
-        Ok((text, fails)) => {
+        Ok((text, status)) => {
             print!("{text}");
-            u8::from(fails)
+            status
         }
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -95,6 +95,20 @@ pub async fn validate(args: ValidateArgs) -> u8 {
                 None => 2,
             }
         }
+    }
+}
+
+/// 130 when a signal cut the live diff short (its lists are partial), else 1 when the
+/// file fails validation, else 0.
+fn exit_status(report: &ValidationReport) -> u8 {
+    if report
+        .live
+        .as_ref()
+        .is_some_and(|l| l.interrupted.is_some())
+    {
+        Interrupted::EXIT_STATUS
+    } else {
+        u8::from(report.fails())
     }
 }
 

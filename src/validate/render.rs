@@ -34,7 +34,11 @@ fn detail(c: &CheckDiff) -> String {
     if c.changed == Status::Pass {
         return String::new();
     }
-    let line = c.detail.replace('\n', " ");
+    let why = match c.change {
+        Change::NotApplicable => c.detail.trim_start_matches("not applicable: "),
+        _ => &c.detail,
+    };
+    let line = why.replace('\n', " ");
     match line.char_indices().nth(DETAIL_MAX) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None => line,
@@ -225,6 +229,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("added: users[bob]"), "{text}");
+        assert!(
+            text.contains("EXCHANGE-09  pass     skip     not applicable no client\n"),
+            "{text}"
+        );
     }
 
     #[test]
