@@ -104,10 +104,9 @@ impl Session {
                 return Err(e);
             }
         };
-        let browser_dir = run.path("browser");
         let deploy = Deployment {
             owns_stack: true,
-            browser_dir,
+            browser_dir: run.path("browser"),
             report_dir,
         };
         match Self::deploy(run, stack, opts, progress.clone(), deploy).await {
@@ -129,7 +128,7 @@ impl Session {
     }
 
     /// A second session on this session's Keycloak (and ChromeDriver), for another realm:
-    /// it imports `opts.realm` (whose name must differ from the realms already there),
+    /// it imports `opts.realm` (under a name no realm there has yet),
     /// runs with its own redirect listener and browser profiles, and its teardown removes
     /// what it created (clients, variants, its realm) but stops no process. Tear it down
     /// before this session. `opts.stack` contributes only its needs; the stand-in and the
@@ -145,6 +144,8 @@ impl Session {
             .realm_exists(name)
             .await
             .map_err(StackError::new)?;
+        // With only the browser asked for, `subjects::start` starts nothing; the listener
+        // takes a free port (`--mcp-redirect-uri` belongs to the first session's).
         let mut opts = opts.clone();
         opts.stack.needs.retain(|n| *n == Need::Browser);
         opts.stack.mcp_redirect_uri = None;
