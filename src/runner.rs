@@ -64,6 +64,35 @@ pub async fn run_check(
     report
 }
 
+/// Runs `checks` on `session`, `jobs` at a time, each within `timeout`. Each result goes
+/// into `results` as soon as it is there (so a run interrupted by dropping this future
+/// keeps what finished), with a progress line `<status> <label><trial name>`.
+pub async fn run_checks(
+    session: &Arc<Session>,
+    checks: &[Check],
+    expectations: &Expectations,
+    jobs: usize,
+    timeout: Duration,
+    results: &std::sync::Mutex<Vec<CheckReport>>,
+    label: &str,
+) {
+    use futures::StreamExt;
+    futures::stream::iter(checks.iter().copied())
+        .for_each_concurrent(jobs.max(1), |check| async move {
+            session
+                .progress
+                .tick(&format!("running {label}{}", check.trial_name()));
+            let r = run_check(session, check, expectations, timeout).await;
+            session.progress.println(&format!(
+                "{:<5} {label}{}",
+                r.status.name(),
+                check.trial_name()
+            ));
+            results.lock().unwrap_or_else(|e| e.into_inner()).push(r);
+        })
+        .await;
+}
+
 /// A check whose component cannot run here: a skip, but a failure under `CI=true`
 /// (CI installs every component, so a missing one is a broken CI machine).
 fn unavailable(check: &Check, why: &str) -> CheckReport {

@@ -167,11 +167,26 @@ fn a_missing_file_exits_2_naming_it() {
 }
 
 #[test]
-fn without_static_only_the_missing_live_diff_exits_2() {
-    let out = validate(Path::new("keycloak/realm-export.json"), &[]);
+fn an_only_outside_the_live_areas_exits_2_before_starting_anything() {
+    for (only, named) in [
+        ("MCP", "MCP"),
+        ("STORAGE", "STORAGE"),
+        ("REALM,MCP-01", "MCP-01"),
+    ] {
+        let out = validate(Path::new("keycloak/realm-export.json"), &["--only", only]);
+        assert_eq!(out.status.code(), Some(2), "{only}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("--only: {named} is not run by the live diff")),
+            "{err}"
+        );
+        assert!(err.contains("configured against one realm"), "{err}");
+        assert!(stdout(&out).is_empty());
+    }
+    let out = validate(Path::new("keycloak/realm-export.json"), &["--only", "NOPE"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("pass --static-only"),
+        stderr(&out).contains("unknown area or check ID"),
         "{}",
         stderr(&out)
     );

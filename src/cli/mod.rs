@@ -3,7 +3,7 @@
 mod doctor;
 mod repro;
 mod run;
-mod signals;
+pub(crate) mod signals;
 mod sweep;
 mod up;
 mod validate;

@@ -3,8 +3,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
-
 use super::RunArgs;
 use super::signals::{INTERRUPTED, next_signal};
 use crate::checks::{Check, Selection, catalogue, needs_of};
@@ -65,28 +63,17 @@ pub async fn run(args: RunArgs) -> u8 {
             }
             Err(e) => (Default::default(), vec![format!("{e:#}")]),
         };
-    let results = Arc::new(Mutex::new(Vec::<CheckReport>::new()));
+    let results = Mutex::new(Vec::<CheckReport>::new());
     let timeout = Duration::from_secs(args.check_timeout);
-    let checks = async {
-        futures::stream::iter(selected.clone())
-            .for_each_concurrent(args.jobs.max(1), |check| {
-                let (session, results, expectations) =
-                    (session.clone(), results.clone(), &expectations);
-                async move {
-                    session
-                        .progress
-                        .tick(&format!("running {}", check.trial_name()));
-                    let r = runner::run_check(&session, check, expectations, timeout).await;
-                    session.progress.println(&format!(
-                        "{:<5} {}",
-                        r.status.name(),
-                        check.trial_name()
-                    ));
-                    results.lock().unwrap_or_else(|e| e.into_inner()).push(r);
-                }
-            })
-            .await;
-    };
+    let checks = runner::run_checks(
+        &session,
+        &selected,
+        &expectations,
+        args.jobs,
+        timeout,
+        &results,
+        "",
+    );
     let started = std::time::Instant::now();
     let interrupted = tokio::select! {
         _ = checks => None,

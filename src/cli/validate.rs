@@ -2,21 +2,25 @@
 //! against the baseline realm.
 //!
 //! Exit status: 0 no error finding and no regression; 1 an error finding or a
-//! regression; 2 invalid input (a missing file, malformed JSON, JSON that is not a
-//! realm, a value of the wrong type, an unreachable `--mcp-url`), with a message on
-//! stderr naming the file or URL, the position or JSON path, and what to do.
+//! regression (or the live run left something behind); 2 invalid input (a missing file,
+//! malformed JSON, JSON that is not a realm, a value of the wrong type, an unreachable
+//! `--mcp-url`, an `--only` outside the live areas) or Keycloak could not be brought up,
+//! with a message on stderr naming the file or URL, the position or JSON path, and what
+//! to do; 130 after Ctrl-C.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow};
 use serde_json::Value;
 
-use crate::config::DEFAULT_KEYCLOAK_VERSION;
+use crate::checks::Check;
+use crate::config::{DEFAULT_KEYCLOAK_VERSION, StackArgs};
 use crate::http::{DEFAULT_TIMEOUT, Http};
 use crate::keycloak::lint::report::ValidationReport;
 use crate::keycloak::lint::{DEFAULT_MCP_CLIENT, LintOptions, lint};
 use crate::keycloak::model::Realm;
 use crate::keycloak::realm::RealmFile;
+use crate::validate::{Change, Interrupted, LiveDetails, LiveOptions};
 
 /// `validate-realm`'s flags.
 #[derive(clap::Args)]
@@ -43,6 +47,18 @@ pub struct ValidateArgs {
     /// How to print the report.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Live diff: comma list of areas and check IDs among REALM, DCR, PKCE, TOKEN and
+    /// EXCHANGE [default: all five; MCP, STORAGE and RS need an MCP server configured
+    /// against one realm].
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Live diff: where each side's report.json, report.md and junit.xml go (in
+    /// `baseline/` and `changed/`).
+    #[arg(long, default_value = "target/validate-realm")]
+    pub report_dir: PathBuf,
+    /// Live diff: how many checks run at once on each realm.
+    #[arg(long, env = "MCP_AUTHZ_HARNESS_JOBS", default_value_t = 4)]
+    pub jobs: usize,
 }
 
 /// Output formats of the report.
@@ -56,23 +72,47 @@ pub enum Format {
 
 /// Runs the command; returns the exit status.
 pub async fn validate(args: ValidateArgs) -> u8 {
-    let rendered = match build_report(&args).await {
-        Ok(report) => render(&report, args.format).map(|text| (text, report.fails())),
+    let checks = match crate::validate::selection(args.only.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let rendered = match build_report(&args, checks).await {
+        Ok(report) => render(&report, args.format).map(|text| (text, exit_status(&report))),
         Err(e) => Err(e),
     };
     match rendered {
-        Ok((text, fails)) => {
+        Ok((text, status)) => {
             print!("{text}");
-            u8::from(fails)
+            status
         }
         Err(e) => {
             eprintln!("error: {e:#}");
-            2
+            match e.downcast_ref::<Interrupted>() {
+                Some(_) => Interrupted::EXIT_STATUS,
+                None => 2,
+            }
         }
     }
 }
 
-async fn build_report(args: &ValidateArgs) -> anyhow::Result<ValidationReport> {
+/// 130 when a signal cut the live diff short (its lists are partial), else 1 when the
+/// file fails validation, else 0.
+fn exit_status(report: &ValidationReport) -> u8 {
+    if report
+        .live
+        .as_ref()
+        .is_some_and(|l| l.interrupted.is_some())
+    {
+        Interrupted::EXIT_STATUS
+    } else {
+        u8::from(report.fails())
+    }
+}
+
+async fn build_report(args: &ValidateArgs, checks: Vec<Check>) -> anyhow::Result<ValidationReport> {
     let (file, realm) = Realm::load(&args.path)?;
     let baseline = match &args.baseline {
         Some(path) => Realm::load(path).context("--baseline")?.0,
@@ -92,11 +132,11 @@ async fn build_report(args: &ValidateArgs) -> anyhow::Result<ValidationReport> {
         ..ValidationReport::default()
     };
     if !args.static_only {
-        let diff = live_diff(args, &file, &baseline).await?;
-        report.regressions = diff.regressions;
-        report.fixes = diff.fixes;
-        report.not_applicable = diff.not_applicable;
-        report.live_diff_ran = true;
+        let live = live_diff(args, checks, &file, &baseline).await?;
+        report.regressions = live.ids_with(Change::Regression);
+        report.fixes = live.ids_with(Change::Fix);
+        report.not_applicable = live.ids_with(Change::NotApplicable);
+        report.live = Some(live);
     }
     Ok(report)
 }
@@ -110,32 +150,24 @@ fn render(report: &ValidationReport, format: Format) -> anyhow::Result<String> {
     })
 }
 
-/// What the catalogue says about the changed realm compared with the baseline: lists of
-/// check IDs.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct LiveDiff {
-    /// Pass on the baseline, fail on the changed realm.
-    pub regressions: Vec<String>,
-    /// Fail on the baseline, pass on the changed realm.
-    pub fixes: Vec<String>,
-    /// Cannot run on the changed realm (not a regression).
-    pub not_applicable: Vec<String>,
-}
-
-/// The live half of `validate-realm`: import `changed` and `baseline` as two realms into
-/// one fresh Keycloak (`args.keycloak_version`), add what the catalogue needs and an
-/// export lacks, run the catalogue on both and compare check by check.
-///
-/// Not built yet: it always fails, so `validate-realm` without `--static-only` exits 2.
-pub(crate) async fn live_diff(
-    _args: &ValidateArgs,
-    _changed: &RealmFile,
-    _baseline: &RealmFile,
-) -> anyhow::Result<LiveDiff> {
-    bail!(
-        "the live diff needs Keycloak; pass --static-only (the live diff against the baseline \
-         is not implemented yet)"
-    )
+/// The live half: both realms in one fresh Keycloak (`--keycloak-version`; distribution,
+/// boot timeout and `--keep` from the environment as for `run`), the catalogue on both.
+async fn live_diff(
+    args: &ValidateArgs,
+    checks: Vec<Check>,
+    changed: &RealmFile,
+    baseline: &RealmFile,
+) -> anyhow::Result<LiveDetails> {
+    let mut stack = StackArgs::from_env()?;
+    stack.keycloak_version = args.keycloak_version.clone();
+    let opts = LiveOptions {
+        stack,
+        checks,
+        report_dir: args.report_dir.clone(),
+        jobs: args.jobs,
+        check_timeout: crate::runner::DEFAULT_CHECK_TIMEOUT,
+    };
+    crate::validate::run(changed, baseline, &opts).await
 }
 
 /// The well-known path of RFC 9728 protected resource metadata.

@@ -201,11 +201,48 @@ fn map_strings(v: &Value, f: &impl Fn(&str) -> String) -> Value {
 /// `realm` renamed to `name` for import next to the original: the realm's own `id`
 /// follows the name, and every other `id` is dropped so Keycloak mints new ones (ids are
 /// unique across realms in Keycloak's database).
+///
+/// A realm without an explicit `defaultRole` gets `default-roles-<name>` from Keycloak,
+/// and an import creates any role a user names as a plain role: so users' references to
+/// the old default role follow the rename, or they would lose its composites
+/// (`offline_access`, `uma_authorization`).
 pub fn renamed(realm: &Value, name: &str) -> Value {
     let mut out = strip_ids(realm);
+    if out.get("defaultRole").is_none() {
+        let old = default_role_name(realm);
+        let new = default_role_name(&serde_json::json!({ "realm": name }));
+        for roles in users_realm_roles(&mut out) {
+            if roles.as_str() == Some(&old) {
+                *roles = Value::String(new.clone());
+            }
+        }
+    }
     out["realm"] = Value::String(name.to_owned());
     out["id"] = Value::String(name.to_owned());
     out
+}
+
+/// The name of the realm's default role: its `defaultRole`, else what Keycloak creates
+/// on import (`default-roles-<realm name in lower case>`).
+pub fn default_role_name(realm: &Value) -> String {
+    realm["defaultRole"]["name"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let name = realm["realm"].as_str().unwrap_or_default();
+            format!("default-roles-{}", name.to_lowercase())
+        })
+}
+
+/// Every entry of every user's `realmRoles`.
+fn users_realm_roles(realm: &mut Value) -> impl Iterator<Item = &mut Value> {
+    realm
+        .get_mut("users")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u.get_mut("realmRoles").and_then(Value::as_array_mut))
+        .flatten()
 }
 
 fn strip_ids(v: &Value) -> Value {
@@ -281,5 +318,26 @@ mod tests {
         assert_eq!(r["id"], "new");
         assert!(r["clients"][0].get("id").is_none());
         assert_eq!(r["clients"][0]["clientId"], "c");
+    }
+
+    #[test]
+    fn renaming_moves_users_to_the_new_default_role_unless_the_realm_names_one() {
+        let v = serde_json::json!({"realm": "Old", "users": [
+            {"username": "a", "realmRoles": ["default-roles-old", "other"]}]});
+        let r = renamed(&v, "new");
+        assert_eq!(
+            r["users"][0]["realmRoles"],
+            serde_json::json!(["default-roles-new", "other"])
+        );
+        let mut explicit = v.clone();
+        explicit["defaultRole"] = serde_json::json!({"name": "default-roles-old"});
+        let r = renamed(&explicit, "new");
+        assert_eq!(r["users"][0]["realmRoles"][0], "default-roles-old");
+        assert_eq!(default_role_name(&r), "default-roles-old");
+        assert!(
+            renamed(&serde_json::json!({"realm": "x"}), "y")
+                .get("users")
+                .is_none()
+        );
     }
 }

@@ -19,6 +19,7 @@ pub use subjects::{
 pub use teardown::TeardownReport;
 pub use tokens::{Authorized, UserTokens};
 
+use crate::checks::Need;
 use crate::evidence::Evidence;
 use crate::http::{DEFAULT_TIMEOUT, Http};
 use crate::keycloak::admin::AdminClient;
@@ -36,10 +37,25 @@ pub struct SessionOptions {
     pub keep: bool,
 }
 
+/// How [`Session::deploy`] sets a session up: its own or a shared stack, and where its
+/// browser profiles and reports go.
+struct Deployment<'a> {
+    owns_stack: bool,
+    browser_dir: std::path::PathBuf,
+    report_dir: &'a Path,
+}
+
 /// The running system under test and everything the run created in it.
+///
+/// Usually one session per run: it brought the stack up and its teardown stops it. A
+/// second session can [`join`](Session::join) it to run checks on another realm in the
+/// same Keycloak; that one shares the run and owns only what it created.
 pub struct Session {
-    pub run: RunContext,
+    pub run: Arc<RunContext>,
+    /// For a joined session, a view of the first session's stack owning no process.
     pub stack: Stack,
+    /// Whether this session brought the stack up (and so stops it and ends the run).
+    owns_stack: bool,
     /// Unrecorded client; checks use `http.recording(..)` through their context.
     pub http: Http,
     pub admin: AdminClient,
@@ -78,7 +94,7 @@ impl Session {
         progress: Arc<Progress>,
         report_dir: &Path,
     ) -> Result<Arc<Session>, StackError> {
-        let run = RunContext::create(opts.keep).map_err(StackError::new)?;
+        let run = Arc::new(RunContext::create(opts.keep).map_err(StackError::new)?);
         progress.println(&format!("run {} in {}", run.id, run.dir.display()));
         let stack = match Stack::up(&run, &opts.stack, &progress).await {
             Ok(s) => s,
@@ -88,7 +104,12 @@ impl Session {
                 return Err(e);
             }
         };
-        match Self::deploy(run, stack, opts, progress.clone(), report_dir).await {
+        let deploy = Deployment {
+            owns_stack: true,
+            browser_dir: run.path("browser"),
+            report_dir,
+        };
+        match Self::deploy(run, stack, opts, progress.clone(), deploy).await {
             Ok(s) => Ok(Arc::new(s)),
             Err((e, session_parts)) => {
                 let (run, stack) = *session_parts;
@@ -106,14 +127,58 @@ impl Session {
         }
     }
 
+    /// A second session on this session's Keycloak (and ChromeDriver), for another realm:
+    /// it imports `opts.realm` (under a name no realm there has yet),
+    /// runs with its own redirect listener and browser profiles, and its teardown removes
+    /// what it created (clients, variants, its realm) but stops no process. Tear it down
+    /// before this session. `opts.stack` contributes only its needs; the stand-in and the
+    /// MCP server are never started for a joined session (see [`Stack::shared_view`]).
+    pub async fn join(
+        &self,
+        opts: &SessionOptions,
+        report_dir: &Path,
+    ) -> Result<Arc<Session>, StackError> {
+        let name = opts.realm.name();
+        let existed = self
+            .admin
+            .realm_exists(name)
+            .await
+            .map_err(StackError::new)?;
+        // With only the browser asked for, `subjects::start` starts nothing; the listener
+        // takes a free port (`--mcp-redirect-uri` belongs to the first session's).
+        let mut opts = opts.clone();
+        opts.stack.needs.retain(|n| *n == Need::Browser);
+        opts.stack.mcp_redirect_uri = None;
+        let deploy = Deployment {
+            owns_stack: false,
+            browser_dir: self.run.path(format!("browser-{}", sanitize(name))),
+            report_dir,
+        };
+        let mut view = self.stack.shared_view();
+        if view.webdriver.is_none() && view.unavailable.iter().all(|(n, _)| *n != Need::Browser) {
+            let why = "the session that brought the stack up did not start ChromeDriver";
+            view.unavailable.push((Need::Browser, why.into()));
+        }
+        match Self::deploy(self.run.clone(), view, &opts, self.progress.clone(), deploy).await {
+            Ok(s) => Ok(Arc::new(s)),
+            Err((e, _)) => {
+                if !existed {
+                    let _ = self.admin.delete_realm(name).await;
+                }
+                Err(StackError::new(e))
+            }
+        }
+    }
+
     #[allow(clippy::type_complexity)]
     async fn deploy(
-        run: RunContext,
+        run: Arc<RunContext>,
         mut stack: Stack,
         opts: &SessionOptions,
         progress: Arc<Progress>,
-        report_dir: &Path,
-    ) -> Result<Session, (anyhow::Error, Box<(RunContext, Stack)>)> {
+        deploy: Deployment<'_>,
+    ) -> Result<Session, (anyhow::Error, Box<(Arc<RunContext>, Stack)>)> {
+        let report_dir = deploy.report_dir;
         let http = Http::new(DEFAULT_TIMEOUT);
         let kc = &stack.keycloak;
         let admin = AdminClient::new(
@@ -168,7 +233,7 @@ impl Session {
                         crate::browser::Browser::new(
                             w.url.clone(),
                             w.chromium.clone(),
-                            run.path("browser"),
+                            deploy.browser_dir.clone(),
                             report_dir.join("evidence"),
                         )
                     }),
@@ -178,6 +243,7 @@ impl Session {
                     provider: tokio::sync::OnceCell::new(),
                     run,
                     stack,
+                    owns_stack: deploy.owns_stack,
                     http,
                     admin,
                     realm,
@@ -269,19 +335,22 @@ impl Session {
         Ok(id)
     }
 
-    /// A realm imported next to the baseline under `name`, made from the baseline file by
-    /// `change`; imported once per session and deleted at teardown.
+    /// A realm imported next to the session's realm as `<realm>-<suffix>`, made from the
+    /// session's realm file by `change`; imported once per session and deleted at
+    /// teardown. The name follows the session's realm so that sessions sharing a Keycloak
+    /// never import the same variant name.
     pub async fn realm_variant(
         &self,
-        name: &str,
+        suffix: &str,
         change: impl FnOnce(&mut serde_json::Value),
         evidence: &Evidence,
     ) -> anyhow::Result<Arc<DeployedRealm>> {
+        let name = format!("{}-{suffix}", self.realm.name);
         let mut variants = self.variants.lock().await;
         if let Some(v) = variants.iter().find(|v| v.name == name) {
             return Ok(v.clone());
         }
-        let mut json = crate::keycloak::realm::renamed(&self.realm.file.json, name);
+        let mut json = crate::keycloak::realm::renamed(&self.realm.file.json, &name);
         change(&mut json);
         let origin = format!("{} (variant {name})", self.realm.file.origin);
         let file = RealmFile::parse(&json.to_string(), &origin, None)?;
@@ -307,8 +376,13 @@ impl Session {
             .await
     }
 
+    /// Whether this session brought the stack up (and its teardown stops it).
+    pub fn owns_stack(&self) -> bool {
+        self.owns_stack
+    }
+
     /// Why `need` cannot be met in this session, if it cannot.
-    pub fn unavailable(&self, need: crate::checks::Need) -> Option<&str> {
+    pub fn unavailable(&self, need: Need) -> Option<&str> {
         self.stack
             .unavailable
             .iter()
@@ -328,4 +402,17 @@ impl Session {
     pub fn components(&self) -> Vec<(String, String)> {
         self.stack.components.clone()
     }
+}
+
+/// A realm name as a directory name: anything but ASCII letters, digits, `-` and `_` becomes `_`.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

@@ -20,7 +20,8 @@ pub struct TeardownReport {
     pub clients_left: u32,
     /// Directories the run created that still exist (the run dir, unless `--keep`).
     pub dirs_left: u32,
-    /// Realms imported next to the baseline that could not be deleted.
+    /// Realms imported next to the baseline (and, for a joined session, its own realm)
+    /// that could not be deleted.
     pub realms_left: u32,
     /// What went wrong or was found, one line each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -60,6 +61,11 @@ pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> Teard
     delete_admin_clients(session, &mut report).await;
     measure_clients_left(session, &mut report).await;
     delete_variants(session, &mut report).await;
+    if !session.owns_stack {
+        release_shared(session, &mut report).await;
+        session.progress.phase_done("teardown", started.elapsed());
+        return report;
+    }
     let mut logs: Vec<PathBuf> = session
         .stack
         .log_files()
@@ -92,6 +98,25 @@ pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> Teard
     report.dirs_left = session.run.finish();
     session.progress.phase_done("teardown", started.elapsed());
     report
+}
+
+/// A joined session ends here: it closes its own browser profiles and deletes the realm
+/// it imported, and leaves processes, logs and the run dir to the session that owns the
+/// stack (which measures `processes_left` and `dirs_left` for the whole run).
+async fn release_shared(session: &Session, report: &mut TeardownReport) {
+    if let Some(browser) = &session.browser {
+        browser.close_all().await;
+    }
+    let realm = &session.realm;
+    if !realm.imported_by_us() {
+        return;
+    }
+    if let Err(e) = session.admin.delete_realm(&realm.name).await {
+        report.realms_left += 1;
+        report
+            .notes
+            .push(format!("realm {} not deleted: {e:#}", realm.name));
+    }
 }
 
 /// Clients checks created through the admin API (not by DCR) go the same way.

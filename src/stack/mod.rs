@@ -186,6 +186,36 @@ impl Stack {
         }
     }
 
+    /// This stack as a second session sees it (`Session::join`): the same Keycloak and
+    /// ChromeDriver, owning no process, so that session's teardown stops nothing. The
+    /// stand-in and the MCP server are left out: they are configured against the first
+    /// session's realm, and a second pair would share its log paths in the run dir.
+    pub fn shared_view(&self) -> Stack {
+        const NOT_SHARED: &str = "not started for a session that shares another session's \
+             Keycloak: the stand-in and the MCP server are configured against one realm";
+        let mut unavailable = self.unavailable.clone();
+        for need in [Need::McpServer, Need::ResourceServer] {
+            if !unavailable.iter().any(|(n, _)| *n == need) {
+                unavailable.push((need, NOT_SHARED.into()));
+            }
+        }
+        Stack {
+            backend: self.backend,
+            keycloak: self.keycloak.clone(),
+            components: self
+                .components
+                .iter()
+                .filter(|(name, _)| name != "mcp-server" && name != "nextcloud")
+                .cloned()
+                .collect(),
+            keycloak_argv: self.keycloak_argv.clone(),
+            webdriver: self.webdriver.clone(),
+            unavailable,
+            mcp: None,
+            processes: Mutex::new(Vec::new()),
+        }
+    }
+
     /// Whether the resource server is the harness's Nextcloud stand-in.
     pub fn resource_server_is_stand_in(&self) -> bool {
         self.components

@@ -8,12 +8,14 @@ use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use serde::Serialize;
 
 use super::{Finding, RULES, Severity};
+use crate::validate::LiveDetails;
 
 /// The result of `validate-realm` for one file.
 ///
 /// JSON: `{"file", "findings": [{"rule", "severity", "path", "message"}], "regressions",
-/// "fixes", "not_applicable"}`; the three lists of check IDs come from the live diff and
-/// are present and empty without it.
+/// "fixes", "not_applicable", "live"}`; the three lists of check IDs come from the live
+/// diff and are present and empty without it; `live` (absent under `--static-only`) has
+/// both sides and every check's status on each (see [`LiveDetails`]).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ValidationReport {
     pub file: String,
@@ -24,9 +26,9 @@ pub struct ValidationReport {
     pub fixes: Vec<String>,
     /// Checks that cannot run on this realm (distinct from a regression).
     pub not_applicable: Vec<String>,
-    /// Whether the live diff ran (it fills the three lists).
-    #[serde(skip)]
-    pub live_diff_ran: bool,
+    /// The live diff, when it ran (it fills the three lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveDetails>,
 }
 
 impl ValidationReport {
@@ -37,9 +39,12 @@ impl ValidationReport {
             .count()
     }
 
-    /// Whether the file fails validation: an error finding or a regression (exit 1).
+    /// Whether the file fails validation (exit 1): an error finding or a regression, or
+    /// a problem of the live run itself (teardown left something, a secret in a report).
     pub fn fails(&self) -> bool {
-        self.count(Severity::Error) > 0 || !self.regressions.is_empty()
+        self.count(Severity::Error) > 0
+            || !self.regressions.is_empty()
+            || self.live.as_ref().is_some_and(|l| !l.problems.is_empty())
     }
 
     fn summary(&self) -> String {
@@ -50,7 +55,7 @@ impl ValidationReport {
             self.count(Severity::Warning),
             self.count(Severity::Info)
         );
-        if self.live_diff_ran {
+        if let Some(live) = &self.live {
             let _ = write!(
                 s,
                 "; live diff: {} regression(s), {} fix(es), {} not applicable",
@@ -58,25 +63,20 @@ impl ValidationReport {
                 self.fixes.len(),
                 self.not_applicable.len()
             );
+            if !live.problems.is_empty() {
+                let _ = write!(s, ", {} problem(s) of the run", live.problems.len());
+            }
         } else {
             s.push_str("; live diff not run (--static-only)");
         }
         s
     }
 
-    fn live_lists(&self) -> [(&'static str, &[String]); 3] {
-        [
-            ("regression", &self.regressions),
-            ("fix", &self.fixes),
-            ("not applicable", &self.not_applicable),
-        ]
-    }
-
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report always serializes")
     }
 
-    /// One line per finding, then one per live-diff entry, then a summary line.
+    /// One line per finding, then the live diff's table, then a summary line.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for f in &self.findings {
@@ -89,10 +89,8 @@ impl ValidationReport {
                 f.message
             );
         }
-        for (label, ids) in self.live_lists() {
-            for id in ids {
-                let _ = writeln!(out, "{label:<8} {id}");
-            }
+        if let Some(live) = &self.live {
+            out.push_str(&live.to_text());
         }
         out.push_str(&self.summary());
         out.push('\n');
@@ -120,21 +118,14 @@ impl ValidationReport {
                 );
             }
         }
-        if self.live_diff_ran {
-            for (label, ids) in self.live_lists() {
-                let list = if ids.is_empty() {
-                    "none".to_owned()
-                } else {
-                    ids.join(", ")
-                };
-                let _ = write!(out, "\n**{label}**: {list}\n");
-            }
+        if let Some(live) = &self.live {
+            out.push_str(&live.to_markdown());
         }
         out
     }
 
     /// One test case per rule, failing when the rule has an error finding; warnings and
-    /// info go to the case's system-out. Live-diff entries form a second suite.
+    /// info go to the case's system-out. The live diff is a second suite, a case per check.
     pub fn to_junit(&self) -> anyhow::Result<String> {
         let mut junit = quick_junit::Report::new("validate-realm");
         let mut suite = TestSuite::new(format!("realm lint: {}", self.file));
@@ -169,25 +160,8 @@ impl ValidationReport {
             suite.add_test_case(case);
         }
         junit.add_test_suite(suite);
-        if self.live_diff_ran {
-            let mut live = TestSuite::new(format!("live diff: {}", self.file));
-            for (label, ids) in self.live_lists() {
-                for id in ids {
-                    let status = match label {
-                        "regression" => {
-                            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                            s.set_message("passes on the baseline realm, fails on this one");
-                            s
-                        }
-                        "fix" => TestCaseStatus::success(),
-                        _ => TestCaseStatus::skipped(),
-                    };
-                    let mut case = TestCase::new(format!("{id} ({label})"), status);
-                    case.set_classname("live-diff");
-                    live.add_test_case(case);
-                }
-            }
-            junit.add_test_suite(live);
+        if let Some(live) = &self.live {
+            junit.add_test_suite(live.to_junit_suite(&self.file));
         }
         Ok(junit.to_string()?)
     }

@@ -1,0 +1,121 @@
+//! `validate-realm` with its live diff, as users run it: the built binary boots one
+//! Keycloak, imports the baseline and the changed realm side by side, runs the selected
+//! checks on both, and leaves nothing behind.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{BIN, assert_nothing_left, serial};
+use serde_json::{Value, json};
+
+/// The run id and run dir from the `run <id> in <dir>` line on stderr.
+fn run_started(stderr: &str) -> (String, std::path::PathBuf) {
+    let line = stderr
+        .lines()
+        .find_map(|l| l.split_once("run 2").map(|(_, rest)| format!("2{rest}")))
+        .unwrap_or_else(|| panic!("no `run <id> in <dir>` line:\n{stderr}"));
+    let (id, dir) = line.split_once(" in ").unwrap();
+    (id.trim().to_owned(), dir.trim().into())
+}
+
+/// The done-when of issue 8: the MCP server's client with the misnamed keys instead of
+/// `standard.token.exchange.enabled` makes the exchange checks that need the switch
+/// regress, and only them.
+#[test]
+fn the_misnamed_exchange_attribute_regresses_the_checks_that_need_the_switch() {
+    let _serial = serial();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let report_dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .current_dir(root)
+        .args([
+            "validate-realm",
+            "fixtures/realms/misnamed-exchange-attribute.json",
+            "--only",
+            "EXCHANGE,REALM",
+            "--format",
+            "json",
+            "--report-dir",
+        ])
+        .arg(report_dir.path())
+        .env("CI", "true")
+        .env_remove("KEYCLOAK_VERSION")
+        .output()
+        .expect("the harness binary runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let report: Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+
+    // Keycloak refuses "not enabled" before it looks at the subject token, the audience
+    // or the requested type, so every exchange by nextcloud-mcp-server that is not refused
+    // earlier for an unsupported parameter (EXCHANGE-03, -04) now fails; EXCHANGE-01, -07
+    // and -08 do not exchange as that client.
+    assert_eq!(
+        report["regressions"],
+        json!([
+            "EXCHANGE-02",
+            "EXCHANGE-05",
+            "EXCHANGE-06",
+            "EXCHANGE-09",
+            "EXCHANGE-10",
+            "EXCHANGE-11",
+            "EXCHANGE-12"
+        ]),
+        "{stdout}"
+    );
+    assert_eq!(report["fixes"], json!([]));
+    assert_eq!(report["not_applicable"], json!([]));
+    let live = &report["live"];
+    let checks = live["checks"].as_array().unwrap();
+    let exchange_02 = checks.iter().find(|c| c["id"] == "EXCHANGE-02").unwrap();
+    assert_eq!(
+        (&exchange_02["baseline"], &exchange_02["changed"]),
+        (&json!("pass"), &json!("fail"))
+    );
+    let detail = exchange_02["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("Standard token exchange is not enabled"),
+        "{detail}"
+    );
+    for c in checks
+        .iter()
+        .filter(|c| c["id"].as_str().unwrap().starts_with("REALM-"))
+    {
+        assert_eq!(c["change"], "unchanged", "{c}");
+    }
+    assert!(live.get("problems").is_none(), "{live}");
+    assert_eq!(live["changed"]["realm"], "nextcloud-mcp-changed");
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "LINT-01"),
+        "the static lint still runs first"
+    );
+
+    for side in ["baseline", "changed"] {
+        let path = report_dir.path().join(side).join("report.json");
+        let side_report: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            side_report["teardown"],
+            json!({"processes_left": 0, "clients_deleted": side_report["teardown"]["clients_deleted"],
+                   "clients_deleted_by_admin_fallback": 0, "clients_left": 0, "dirs_left": 0,
+                   "realms_left": 0}),
+            "{side}"
+        );
+    }
+    let (run_id, run_dir) = run_started(&stderr);
+    assert_nothing_left(&run_id, &run_dir, Duration::from_secs(5));
+}
