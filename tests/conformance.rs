@@ -20,7 +20,7 @@ use mcp_authz_harness::progress::Progress;
 use mcp_authz_harness::report::{CheckReport, Status};
 use mcp_authz_harness::session::Session;
 use mcp_authz_harness::stack::Backend;
-use mcp_authz_harness::{runner, stack};
+use mcp_authz_harness::runner;
 
 fn main() -> ExitCode {
     mcp_authz_harness::cli::init_tracing();
@@ -199,6 +199,5 @@ fn print_run_summary(report: &mcp_authz_harness::Report, dir: &std::path::Path) 
 
 fn fail_early(message: &str) -> ExitCode {
     eprintln!("error: {message}");
-    let _ = stack::RUN_MARKER_VAR;
     ExitCode::FAILURE
 }
