@@ -18,9 +18,9 @@ use mcp_authz_harness::config::{StackArgs, expectations_dir};
 use mcp_authz_harness::expectations::Expectations;
 use mcp_authz_harness::progress::Progress;
 use mcp_authz_harness::report::{CheckReport, Status};
+use mcp_authz_harness::runner;
 use mcp_authz_harness::session::Session;
 use mcp_authz_harness::stack::Backend;
-use mcp_authz_harness::runner;
 
 fn main() -> ExitCode {
     mcp_authz_harness::cli::init_tracing();

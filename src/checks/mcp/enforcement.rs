@@ -284,11 +284,10 @@ pub(super) async fn no_elicitation_without_capability(ctx: &CheckCtx) -> CheckRe
     let tool = d
         .map
         .iter()
-        .find(|(name, needs)| {
-            name.contains("list_notes") && needs.iter().any(|s| s.starts_with("notes"))
-        })
+        .filter(|(_, needs)| needs.iter().any(|s| s.starts_with("notes")))
+        .min_by_key(|(name, needs)| (!name.contains("list"), needs.len()))
         .map(|(n, _)| n.clone())
-        .context("no notes tool that lists notes in the map")?;
+        .context("no notes tool in the map")?;
     // `admin` never provisions, so the server has a reason to ask the user something.
     let token = token_for(ctx, "admin", &all_listed(&d.listed)).await?;
     ctx.step(format!(
