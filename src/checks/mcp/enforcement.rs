@@ -296,7 +296,15 @@ pub(super) async fn no_elicitation_without_capability(ctx: &CheckCtx) -> CheckRe
     let client = McpClient::connect(McpClientOptions::new(&url, token))
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    let outcome = client.call_tool(&tool, json!({})).await;
+    // Valid arguments: the server validates them before anything else happens.
+    let schema = client
+        .list_tools()
+        .await?
+        .into_iter()
+        .find(|t| t.name == tool)
+        .map(|t| t.input_schema)
+        .unwrap_or(json!({}));
+    let outcome = client.call_tool(&tool, arguments::minimal(&schema)).await;
     let requests = client.server_requests();
     client.close().await;
     ctx.note(format!("tool answer: {outcome:?}"));
