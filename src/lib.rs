@@ -24,6 +24,7 @@ pub mod runner;
 pub mod secret;
 pub mod session;
 pub mod stack;
+pub mod storage;
 
 pub use checks::{Area, Check, CheckCtx, Selection, catalogue};
 pub use report::{Report, Status};
