@@ -3,17 +3,18 @@
 //! rendered into `docs/token-storage.md`.
 //!
 //! Only what does not vary between runs goes in: the schema, which columns are encrypted,
-//! and what kind of value each encrypted column held (a Keycloak refresh token, an app
-//! password, ...). Clear columns are described only when they hold something that looks
-//! like a credential, which is then a finding.
+//! and what kind of value each column of a credential table held (a Keycloak refresh
+//! token, an app password, a JSON list, ...), never a value. Other tables' clear columns
+//! are described only when they hold something that looks like a credential, which is
+//! then a finding.
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::TokenDb;
 use super::cipher::{self, Cipher};
 use super::scan::Matcher;
+use super::{Cell, TokenDb};
 
 /// The stored data of one release.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -52,18 +53,24 @@ impl Inventory {
         for table in db.tables()? {
             let columns = db.columns(&table)?;
             let rows = db.rows(&table)?;
+            let credential_table = columns.iter().any(|c| c.is_encrypted_by_name());
             let mut out = Vec::new();
             for col in columns {
                 let encrypted = col.is_encrypted_by_name();
                 let held: BTreeSet<String> = rows
                     .iter()
                     .filter_map(|r| r.get(&col.name))
-                    .filter_map(|c| c.bytes().filter(|b| !b.is_empty()))
-                    .filter_map(|b| {
-                        if encrypted {
-                            Some(describe_encrypted(cipher, b))
-                        } else {
-                            credential_in_clear(b, secrets)
+                    .filter_map(|c| match c {
+                        Cell::Integer(_) if credential_table => Some("integer".to_owned()),
+                        Cell::Real(_) if credential_table => Some("number".to_owned()),
+                        c => {
+                            let b = c.bytes().filter(|b| !b.is_empty())?;
+                            if encrypted {
+                                Some(describe_encrypted(cipher, b))
+                            } else {
+                                credential_in_clear(b, secrets)
+                                    .or_else(|| credential_table.then(|| classify(b)))
+                            }
                         }
                     })
                     .collect();
@@ -163,29 +170,74 @@ fn jwt_kind(text: &str) -> Option<String> {
     })
 }
 
-/// `docs/token-storage.md`: the inventories (one per release), rendered.
-pub fn render_markdown(inventories: &[Inventory], how: &str) -> String {
-    let mut md = String::from(
-        "# Token storage: what the MCP server keeps at rest\n\n\
-         Rendered from the inventory the STORAGE area takes of a live database (check STORAGE-13) \
-         and pins per release in `fixtures/snapshots/token-storage-<release>.snap`; a test fails \
-         when this file is stale.\n\n",
-    );
-    md.push_str(how);
-    md.push_str(
-        "\n\n`protection`: `fernet` for columns named `encrypted_*` (Fernet with `TOKEN_ENCRYPTION_KEY`), \
-         `clear` otherwise. `held after the flows`: the kinds of value the column held once the \
-         STORAGE flows had run (Flow 2 provisioning, Login Flow v2, the proxy flow, the server's own \
-         DCR); for encrypted columns, what the stored value decrypts to with the run's key. Values \
-         themselves are never shown. A clear column is described only when it holds a credential.\n",
-    );
-    for inv in inventories {
-        md.push_str(&format!("\n## nextcloud-mcp-server {}\n", inv.release));
-        for t in &inv.tables {
-            md.push_str(&format!(
-                "\n### `{}`\n\n| column | type | protection | held after the flows |\n|---|---|---|---|\n",
-                t.name
-            ));
+/// What the reference's tables are for, from its source (`auth/storage.py`, the alembic
+/// migrations, `auth/oauth_routes.py`), shown above each table in the docs.
+const PURPOSES: &[(&str, &str)] = &[
+    (
+        "refresh_tokens",
+        "Flow 2 (background provisioning): one IdP refresh token per user, keyed by the IdP `sub`; \
+         `provisioning_client_id` holds the Flow 2 `state`.",
+    ),
+    (
+        "app_passwords",
+        "Login Flow v2: one Nextcloud app password per user, keyed by the IdP `sub`; `username` is the \
+         Nextcloud login name.",
+    ),
+    (
+        "login_flow_sessions",
+        "Login Flow v2 in progress: the poll token until the user granted access (deleted once polled).",
+    ),
+    (
+        "oauth_clients",
+        "The server's own client at the IdP when it registered itself (RFC 7591), with its RFC 7592 \
+         registration access token.",
+    ),
+    (
+        "oauth_sessions",
+        "Browser flows in progress (Flow 2, the `/app` login); for Flow 2 `mcp_authorization_code` holds \
+         the PKCE verifier, in clear, until the callback deletes the row.",
+    ),
+    (
+        "audit_logs",
+        "Events per user (stored credentials, provisioning), no secrets.",
+    ),
+];
+
+impl Inventory {
+    /// What holds a credential, one line per encrypted column that held one: the short
+    /// answer to "what is stored where, protected how".
+    pub fn summary_markdown(&self) -> String {
+        let mut md = String::from("| where | protection | holds |\n|---|---|---|\n");
+        for t in &self.tables {
+            for c in t.columns.iter().filter(|c| c.protection == "fernet") {
+                md.push_str(&format!(
+                    "| `{}.{}` | {} | {} |\n",
+                    t.name,
+                    c.name,
+                    c.protection,
+                    if c.held.is_empty() {
+                        "(nothing after the flows)".to_owned()
+                    } else {
+                        cell(&c.held)
+                    }
+                ));
+            }
+        }
+        md
+    }
+
+    /// Every table with its columns, under headings of the given level (`###`).
+    pub fn tables_markdown(&self, heading: &str) -> String {
+        let mut md = String::new();
+        for t in &self.tables {
+            md.push_str(&format!("\n{heading} `{}`\n\n", t.name));
+            if let Some((_, purpose)) = PURPOSES.iter().find(|(n, _)| *n == t.name) {
+                md.push_str(purpose);
+                md.push_str("\n\n");
+            }
+            md.push_str(
+                "| column | type | protection | held after the flows |\n|---|---|---|---|\n",
+            );
             for c in &t.columns {
                 md.push_str(&format!(
                     "| `{}` | {} | {} | {} |\n",
@@ -199,11 +251,24 @@ pub fn render_markdown(inventories: &[Inventory], how: &str) -> String {
                     if c.held.is_empty() {
                         "-".to_owned()
                     } else {
-                        c.held.join("; ").replace('|', "\\|")
+                        cell(&c.held)
                     }
                 ));
             }
         }
+        md
     }
-    md
+
+    /// Reads an inventory pinned by STORAGE-13 (an insta snapshot: a header between
+    /// `---` lines, then the JSON).
+    pub fn from_snapshot(text: &str) -> anyhow::Result<Self> {
+        let json = text.splitn(3, "---\n").nth(2).ok_or_else(|| {
+            anyhow::anyhow!("not an insta snapshot (no header between --- lines)")
+        })?;
+        Ok(serde_json::from_str(json)?)
+    }
+}
+
+fn cell(held: &[String]) -> String {
+    held.join("; ").replace('|', "\\|")
 }

@@ -8,6 +8,7 @@
 //! and checked by its content.
 
 pub mod cipher;
+pub mod docs;
 pub mod inventory;
 pub mod scan;
 

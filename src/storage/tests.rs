@@ -196,7 +196,14 @@ fn the_inventory_says_what_encrypted_columns_hold_and_flags_clear_credentials() 
         col("app_passwords", "encrypted_password").held,
         ["Fernet → opaque text, 23 chars"]
     );
-    assert_eq!(col("refresh_tokens", "scopes").held, Vec::<String>::new());
+    // A credential table's clear columns say what kind of value they held; other
+    // tables' clear columns only when it is a credential.
+    assert_eq!(col("refresh_tokens", "scopes").held, ["JSON"]);
+    assert_eq!(col("refresh_tokens", "expires_at").held, ["integer"]);
+    assert_eq!(
+        col("oauth_sessions", "session_id").held,
+        Vec::<String>::new()
+    );
     assert_eq!(
         col("oauth_sessions", "idp_access_token").held,
         ["IN CLEAR: JWT, typ Bearer"]
@@ -205,8 +212,17 @@ fn the_inventory_says_what_encrypted_columns_hold_and_flags_clear_credentials() 
         col("oauth_sessions", "idp_access_token").protection,
         "clear"
     );
-    let md = inventory::render_markdown(&[inv], "how");
+    let md = inv.tables_markdown("###");
     assert!(md.contains("| `encrypted_token` | BLOB | fernet | Fernet → JWT, typ Offline |"));
+    assert!(
+        inv.summary_markdown()
+            .contains("| `refresh_tokens.encrypted_token` | fernet | Fernet → JWT, typ Offline |")
+    );
+    let snap = format!(
+        "---\nsource: x\n---\n{}",
+        serde_json::to_string_pretty(&inv).unwrap()
+    );
+    assert_eq!(Inventory::from_snapshot(&snap).unwrap(), inv);
 }
 
 #[test]
