@@ -12,6 +12,7 @@ mod flows;
 mod mcp;
 mod pkce;
 mod realm;
+pub(crate) mod storage;
 mod token;
 
 use std::future::Future;
@@ -170,6 +171,7 @@ pub fn catalogue() -> Vec<Check> {
         token::CHECKS,
         exchange::CHECKS,
         mcp::CHECKS,
+        storage::CHECKS,
     ]
     .concat()
 }

@@ -95,6 +95,8 @@ pub struct Subjects {
     /// Further MCP server instances checks start (other configurations of the release),
     /// stopped here at teardown.
     pub instances: Instances,
+    /// The STORAGE area's own instance and the flows driven there, set up once.
+    pub(crate) storage: tokio::sync::OnceCell<std::sync::Arc<crate::checks::storage::Lab>>,
     stand_in: Mutex<Option<StandIn>>,
     process: tokio::sync::Mutex<Option<ManagedProcess>>,
     logs: Vec<PathBuf>,
@@ -109,6 +111,7 @@ impl Subjects {
             scope_map: tokio::sync::OnceCell::new(),
             alignment: None,
             instances: Instances::default(),
+            storage: tokio::sync::OnceCell::new(),
             stand_in: Mutex::new(None),
             process: tokio::sync::Mutex::new(None),
             logs: Vec::new(),
