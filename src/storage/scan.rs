@@ -26,6 +26,18 @@ pub struct Needle {
 /// at least [`MIN_SEGMENT_LEN`] characters. Values shorter than the prefix are skipped
 /// (the redactor does not register them either).
 pub fn needles(known: &[(String, SecretKind)]) -> Vec<Needle> {
+    needles_from(known, true)
+}
+
+/// As [`needles`], without JWT headers: a header names only the algorithm and the key,
+/// so every token Keycloak signs with that key shares it. Where one token is looked for
+/// among others (the proxy's tokens inside the stored Flow 2 token), a header match
+/// proves nothing; payload and signature are unique to the token.
+pub fn needles_without_headers(known: &[(String, SecretKind)]) -> Vec<Needle> {
+    needles_from(known, false)
+}
+
+fn needles_from(known: &[(String, SecretKind)], headers: bool) -> Vec<Needle> {
     let mut out: Vec<Needle> = Vec::new();
     let mut push = |what: String, bytes: &[u8]| {
         if bytes.len() >= PREFIX && !out.iter().any(|n| n.bytes == bytes) {
@@ -40,7 +52,7 @@ pub fn needles(known: &[(String, SecretKind)]) -> Vec<Needle> {
         push(name.clone(), value.as_bytes());
         if let Some(segments) = jwt_segments(value) {
             for (i, seg) in segments.iter().enumerate() {
-                if seg.len() >= MIN_SEGMENT_LEN {
+                if seg.len() >= MIN_SEGMENT_LEN && (headers || i > 0) {
                     push(format!("{name}, JWT segment {}", i + 1), seg.as_bytes());
                 }
             }

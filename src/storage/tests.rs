@@ -162,6 +162,17 @@ fn a_jwt_segment_stored_alone_is_found_and_named_without_its_value() {
     assert!(!hits[0].what.contains(&payload));
     assert_eq!(hits[0].offset, 2);
     assert!(matcher.find_all(b"nothing to see here at all").is_empty());
+    // Another token signed with the same key shares the header, and nothing else.
+    let other = jwt("Refresh", "another");
+    let header = token.split('.').next().unwrap();
+    assert!(other.starts_with(header));
+    assert_eq!(matcher.find_all(other.as_bytes()).len(), 1);
+    let headless = Matcher::new(super::scan::needles_without_headers(&[(
+        token.clone(),
+        SecretKind::RefreshToken,
+    )]));
+    assert!(headless.find_all(other.as_bytes()).is_empty());
+    assert_eq!(headless.find_all(token.as_bytes()).len(), 3);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use crate::mcp::client::{McpClient, McpClientOptions};
 use crate::oauth::{jwt, token};
 use crate::secret::{Secret, SecretKind};
 use crate::session::MCP_SERVER_CLIENT;
-use crate::storage::scan::{Matcher, needles};
+use crate::storage::scan::{Matcher, needles_without_headers};
 use crate::storage::{Cipher, TokenDb, cipher, files_of};
 
 /// The tool that revokes background access (0.202.1 naming; its scope is `openid`).
@@ -219,10 +219,12 @@ pub(super) async fn flow1_not_stored(ctx: &CheckCtx) -> CheckResult {
         .iter()
         .map(|t| (t.expose().to_owned(), t.kind()))
         .collect();
-    let matcher = Matcher::new(needles(&known));
+    // Without JWT headers: the stored Flow 2 token is signed with the same key, so it
+    // shares the refresh token's header and nothing else.
+    let matcher = Matcher::new(needles_without_headers(&known));
     let instance = lab.instance()?;
     ctx.step(format!(
-        "look for the {} tokens (and their JWT segments, {} needles) in the lab's files and in every stored value, decrypted where it decrypts",
+        "look for the {} tokens (and their JWT payloads and signatures, {} needles; headers are shared by every token of a key) in the lab's files and in every stored value, decrypted where it decrypts",
         f.tokens.len(),
         matcher.len()
     ));
