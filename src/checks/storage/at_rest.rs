@@ -89,7 +89,13 @@ pub(super) async fn path_and_mode(ctx: &CheckCtx) -> CheckResult {
     if let Ok(m) = ctx.mcp_server()
         && let Some(path) = &m.db_path
     {
-        let dir = ctx.session.run.path("mcp-server");
+        let name = ctx
+            .session
+            .subjects
+            .launch
+            .as_ref()
+            .map_or("mcp-server", |l| l.wiring.instance.as_str());
+        let dir = ctx.session.run.path(name);
         checked.push(one_database(ctx, "the session's MCP server", path, &dir)?);
     }
     let i = lab.instance()?;
