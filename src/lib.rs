@@ -24,6 +24,7 @@ pub mod runner;
 pub mod secret;
 pub mod session;
 pub mod stack;
+pub mod storage;
 pub mod validate;
 
 pub use checks::{Area, Check, CheckCtx, Selection, catalogue};

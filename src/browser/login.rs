@@ -69,38 +69,107 @@ const q = s => document.querySelector(s);
 const text = s => { const e = q(s); return e ? e.textContent.trim() : null; };
 return {
   url: location.href,
+  ready: document.readyState,
   login: !!(q('#username') && q('#password')),
   consent: !!q('[name=accept]'),
   inputError: text('#input-error') || text('#input-error-username') || text('.kc-feedback-text'),
   alert: text('#kc-error-message') || text('.pf-v5-c-alert__title') || text('.alert-error'),
+  text: document.body ? document.body.innerText.slice(0, 4000) : '',
 };
 "#;
+
+/// A page the browser reached where a flow ends at a server's own page (the MCP
+/// server's provisioning callback), not at the harness's listener.
+#[derive(Clone, Debug)]
+pub struct Page {
+    /// Its URL, redacted.
+    pub url: String,
+    /// Its visible text (the first 4000 characters).
+    pub text: String,
+}
+
+/// Where a drive through the pages ends.
+enum Until<'a> {
+    /// The authorization response for this state reaches the listener.
+    Listener(&'a str),
+    /// The browser is on a loaded page whose URL starts with this.
+    Page(&'a str),
+}
+
+enum Ending {
+    Callback(Callback),
+    Page(Page),
+    Stopped(FlowEnd),
+}
 
 impl Flow<'_> {
     /// Opens `url` and follows the pages until the response for `state` arrives.
     pub async fn run(&self, url: &str, state: &str) -> anyhow::Result<FlowEnd> {
+        Ok(match self.drive(url, Until::Listener(state)).await? {
+            Ending::Callback(c) => FlowEnd::Callback(c),
+            Ending::Stopped(end) => end,
+            Ending::Page(p) => {
+                anyhow::bail!("the flow ended at a page ({}), not at the listener", p.url)
+            }
+        })
+    }
+
+    /// Opens `url` and follows the pages (login, consent) until the browser shows a page
+    /// whose URL starts with `prefix`; an error when it stops anywhere else.
+    pub async fn run_to_page(&self, url: &str, prefix: &str) -> anyhow::Result<Page> {
+        match self.drive(url, Until::Page(prefix)).await? {
+            Ending::Page(p) => Ok(p),
+            Ending::Stopped(FlowEnd::Stopped {
+                reason,
+                url,
+                page_error,
+                capture,
+            }) => anyhow::bail!(
+                "the browser did not reach {}: {reason} (at {url}; page says {page_error:?}); {capture}",
+                crate::secret::redact(prefix)
+            ),
+            Ending::Stopped(FlowEnd::Callback(_)) | Ending::Callback(_) => {
+                anyhow::bail!("the flow ended at the listener, not at a page")
+            }
+        }
+    }
+
+    async fn drive(&self, url: &str, until: Until<'_>) -> anyhow::Result<Ending> {
         let profile = self.browser.profile(self.profile).await?;
         let client = profile.lock().await;
         client.goto(url).await?;
         let deadline = Instant::now() + self.timeout;
         let mut submitted = false;
         loop {
-            if let Some(c) = self.listener.take(state) {
-                return Ok(FlowEnd::Callback(c));
+            if let Until::Listener(state) = until
+                && let Some(c) = self.listener.take(state)
+            {
+                return Ok(Ending::Callback(c));
             }
             if Instant::now() >= deadline {
-                return Ok(self
-                    .stopped(
+                let waited = match until {
+                    Until::Listener(_) => "no authorization response".to_owned(),
+                    Until::Page(p) => format!("no page at {}", crate::secret::redact(p)),
+                };
+                return Ok(Ending::Stopped(
+                    self.stopped(
                         &client,
-                        format!(
-                            "no authorization response within {}s",
-                            self.timeout.as_secs()
-                        ),
+                        format!("{waited} within {}s", self.timeout.as_secs()),
                         None,
                     )
-                    .await);
+                    .await,
+                ));
             }
             let page = client.execute(INSPECT, vec![]).await.unwrap_or(Value::Null);
+            if let Until::Page(prefix) = until
+                && page["ready"] == "complete"
+                && page["url"].as_str().is_some_and(|u| u.starts_with(prefix))
+            {
+                return Ok(Ending::Page(Page {
+                    url: crate::secret::redact(page["url"].as_str().unwrap_or_default()),
+                    text: page["text"].as_str().unwrap_or_default().to_owned(),
+                }));
+            }
             let page_error = page["inputError"]
                 .as_str()
                 .or(page["alert"].as_str())
@@ -108,18 +177,20 @@ impl Flow<'_> {
             if page["login"] == true {
                 match (self.login, submitted) {
                     (None, _) => {
-                        return Ok(self
-                            .stopped(
+                        return Ok(Ending::Stopped(
+                            self.stopped(
                                 &client,
                                 "the login page asks for a user, and none was given".into(),
                                 page_error,
                             )
-                            .await);
+                            .await,
+                        ));
                     }
                     (Some(_), true) if page_error.is_some() => {
-                        return Ok(self
-                            .stopped(&client, "login refused".into(), page_error)
-                            .await);
+                        return Ok(Ending::Stopped(
+                            self.stopped(&client, "login refused".into(), page_error)
+                                .await,
+                        ));
                     }
                     (Some(who), false) => {
                         submit_login(&client, who).await?;
@@ -129,13 +200,14 @@ impl Flow<'_> {
                 }
             } else if page["consent"] == true {
                 if !self.accept_consent {
-                    return Ok(self
-                        .stopped(
+                    return Ok(Ending::Stopped(
+                        self.stopped(
                             &client,
                             "a consent screen appeared and consent is not to be given".into(),
                             None,
                         )
-                        .await);
+                        .await,
+                    ));
                 }
                 client
                     .find(Locator::Css("[name=accept]"))
@@ -146,13 +218,14 @@ impl Flow<'_> {
                 .as_str()
                 .filter(|_| !on_listener(&page, self.listener))
             {
-                return Ok(self
-                    .stopped(
+                return Ok(Ending::Stopped(
+                    self.stopped(
                         &client,
                         "Keycloak shows an error page".into(),
                         Some(alert.to_owned()),
                     )
-                    .await);
+                    .await,
+                ));
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
         }

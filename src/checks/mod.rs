@@ -14,6 +14,7 @@ mod mcp;
 mod pkce;
 mod realm;
 mod rs;
+pub(crate) mod storage;
 mod token;
 
 use std::future::Future;
@@ -173,6 +174,7 @@ pub fn catalogue() -> Vec<Check> {
         exchange::CHECKS,
         rs::CHECKS,
         mcp::CHECKS,
+        storage::CHECKS,
     ]
     .concat()
 }

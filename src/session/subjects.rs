@@ -17,6 +17,7 @@ use crate::mcp::{ProtectedResourceMetadata, ScopeAlignment, prm, scopes};
 use crate::nextcloud::{RecordedRequest, StandIn, StandInConfig};
 use crate::progress::Progress;
 use crate::secret::Secret;
+use crate::stack::native::mcp_instances::{Instances, Launcher};
 use crate::stack::native::mcp_server::{self, McpServerWiring, NativeMcpServer};
 use crate::stack::process::ManagedProcess;
 use crate::stack::run::RunContext;
@@ -91,6 +92,11 @@ pub struct Subjects {
     pub scope_map: tokio::sync::OnceCell<std::sync::Arc<crate::mcp::scope_map::Derived>>,
     /// The realm compared with the server's scopes (`Err`: the comparison broke).
     pub alignment: Option<Result<ScopeAlignment, String>>,
+    /// Further MCP server instances checks start (other configurations of the release),
+    /// stopped here at teardown.
+    pub instances: Instances,
+    /// The STORAGE area's own instance and the flows driven there, set up once.
+    pub(crate) storage: tokio::sync::OnceCell<std::sync::Arc<crate::checks::storage::Lab>>,
     stand_in: Mutex<Option<StandIn>>,
     process: tokio::sync::Mutex<Option<ManagedProcess>>,
     logs: Vec<PathBuf>,
@@ -104,6 +110,8 @@ impl Subjects {
             launch: None,
             scope_map: tokio::sync::OnceCell::new(),
             alignment: None,
+            instances: Instances::default(),
+            storage: tokio::sync::OnceCell::new(),
             stand_in: Mutex::new(None),
             process: tokio::sync::Mutex::new(None),
             logs: Vec::new(),
@@ -120,13 +128,32 @@ impl Subjects {
         self.lock_stand_in().as_ref().map(StandIn::base_url)
     }
 
-    /// Logs of the processes started here (the MCP server, its install).
+    /// Logs of the processes started here (the MCP server, its install, further
+    /// instances).
     pub fn log_files(&self) -> Vec<PathBuf> {
-        self.logs.iter().filter(|p| p.exists()).cloned().collect()
+        let mut logs: Vec<PathBuf> = self.logs.iter().filter(|p| p.exists()).cloned().collect();
+        logs.extend(self.instances.log_files());
+        logs
     }
 
-    /// Stops the MCP server, then the stand-in it talks to.
+    /// What starting a further instance of the native MCP server needs, when the harness
+    /// started the first one.
+    pub fn launcher<'a>(
+        &'a self,
+        run: &'a RunContext,
+        progress: &'a Progress,
+    ) -> Option<Launcher<'a>> {
+        self.launch.as_ref().map(|l| Launcher {
+            run,
+            progress,
+            options: &l.options,
+            wiring: &l.wiring,
+        })
+    }
+
+    /// Stops further instances and the MCP server, then the stand-in they talk to.
     pub async fn stop(&self) {
+        self.instances.stop_all().await;
         if let Some(mut p) = self.process.lock().await.take() {
             p.stop(std::time::Duration::from_secs(10)).await;
         }
@@ -267,6 +294,9 @@ async fn start_native(
         allowed_client_id: h.client_id.clone(),
         allowed_redirect_uri: h.redirect_uri.clone(),
         extra_env: Vec::new(),
+        unset_env: Vec::new(),
+        port: None,
+        fernet_key: None,
     };
     let outcome = mcp_server::start(run, opts, &wiring, progress).await;
     subjects.launch = Some(McpLaunch {

@@ -65,6 +65,14 @@ pub struct McpServerWiring {
     /// Variables set last, over everything above: a second configuration of the same
     /// release (e.g. `ENABLE_DCR=true` for the proxy's DCR check).
     pub extra_env: Vec<(String, String)>,
+    /// Variables removed after everything above, for a configuration that leaves one out
+    /// (no static client, so the server registers itself; no `TOKEN_STORAGE_DB`).
+    pub unset_env: Vec<String>,
+    /// The port, when a restart must keep it; a free one otherwise.
+    pub port: Option<u16>,
+    /// `TOKEN_ENCRYPTION_KEY`, when a restart must keep the key of the database it finds
+    /// (or deliberately change it); a fresh one otherwise.
+    pub fernet_key: Option<Secret>,
 }
 
 /// A started MCP server.
@@ -76,6 +84,8 @@ pub struct NativeMcpServer {
     pub base_url: String,
     pub fernet_key: Secret,
     pub db_path: PathBuf,
+    /// Its `TMPDIR` (where it puts an ephemeral database when `TOKEN_STORAGE_DB` is unset).
+    pub tmp_dir: PathBuf,
     /// The `NEXTCLOUD_OIDC_SCOPES` it was given: the release's own CLI default.
     pub oidc_scopes: String,
     /// The command line, for the report.
@@ -163,6 +173,7 @@ pub async fn start(
         base_url: prepared.base_url,
         fernet_key: prepared.fernet_key,
         db_path: prepared.db_path,
+        tmp_dir: prepared.tmp_dir,
         oidc_scopes,
         argv,
     })
@@ -173,6 +184,7 @@ struct Prepared {
     base_url: String,
     fernet_key: Secret,
     db_path: PathBuf,
+    tmp_dir: PathBuf,
 }
 
 /// The command with the run's own port, directories, key, and the profile's variables.
@@ -185,14 +197,17 @@ fn prepare(
     wiring: &McpServerWiring,
     oidc_scopes: &str,
 ) -> anyhow::Result<Prepared> {
-    let port = crate::stack::ports::free_port()?;
+    let port = match wiring.port {
+        Some(p) => p,
+        None => crate::stack::ports::free_port()?,
+    };
     let base_url = format!("http://127.0.0.1:{port}");
     let dir = &wiring.instance;
     let cwd = run.subdir(&format!("{dir}/cwd"))?;
     let data = run.subdir(&format!("{dir}/data"))?;
     let tmp = run.subdir(&format!("{dir}/tmp"))?;
     let db_path = data.join("tokens.db");
-    let fernet_key = fernet_key();
+    let fernet_key = wiring.fernet_key.clone().unwrap_or_else(fernet_key);
     let mut cmd = Command::new(venv.join("bin").join(PACKAGE));
     cmd.args(profile.args(port)).current_dir(&cwd).env_clear();
     for var in [
@@ -238,11 +253,15 @@ fn prepare(
     }
     cmd.envs(env);
     cmd.envs(wiring.extra_env.iter().map(|(k, v)| (k, v)));
+    for var in &wiring.unset_env {
+        cmd.env_remove(var);
+    }
     Ok(Prepared {
         command: cmd,
         base_url,
         fernet_key,
         db_path,
+        tmp_dir: tmp,
     })
 }
 

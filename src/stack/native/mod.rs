@@ -4,6 +4,7 @@ pub mod chromedriver;
 pub mod distribution;
 pub mod jdk;
 pub mod keycloak;
+pub mod mcp_instances;
 pub mod mcp_profiles;
 pub mod mcp_server;
 

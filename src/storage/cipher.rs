@@ -1,0 +1,80 @@
+//! Fernet, as the reference uses it: `Fernet(TOKEN_ENCRYPTION_KEY.encode())`, so the key
+//! is the url-safe base64 text itself (not decoded first), and each encrypted column holds
+//! the token text Python's `Fernet.encrypt` returns, stored as bytes.
+
+use base64::Engine;
+
+use crate::secret::Secret;
+
+/// Decrypts stored values with one key.
+pub struct Cipher(fernet::Fernet);
+
+/// Why a stored value did not decrypt. Fernet gives no reason on purpose (a wrong key
+/// and a tampered token look the same); the structural part is ours.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Undecryptable {
+    #[error("not a Fernet token ({0})")]
+    NotFernet(String),
+    #[error("the HMAC does not verify with this key (wrong key or altered token)")]
+    WrongKeyOrAltered,
+}
+
+impl Cipher {
+    /// The cipher of `key`, a Fernet key as the server was given it.
+    pub fn new(key: &Secret) -> anyhow::Result<Self> {
+        fernet::Fernet::new(key.expose())
+            .map(Self)
+            .ok_or_else(|| anyhow::anyhow!("{key} is not a Fernet key (32 bytes, url-safe base64)"))
+    }
+
+    /// The plaintext of a stored value.
+    pub fn decrypt(&self, stored: &[u8]) -> Result<Vec<u8>, Undecryptable> {
+        let token = fernet_text(stored).map_err(Undecryptable::NotFernet)?;
+        self.0
+            .decrypt(token)
+            .map_err(|_| Undecryptable::WrongKeyOrAltered)
+    }
+
+    /// Encrypts as the server does (for tests that build a database).
+    pub fn encrypt(&self, plaintext: &[u8]) -> String {
+        self.0.encrypt(plaintext)
+    }
+}
+
+/// Version byte of every Fernet token (spec: "Version, 8 bits, 0x80").
+const VERSION: u8 = 0x80;
+/// Version, timestamp, IV, one cipher block, HMAC: the shortest possible token.
+const MIN_TOKEN_BYTES: usize = 1 + 8 + 16 + 16 + 32;
+
+/// The stored bytes as Fernet token text, or why they are not one: url-safe base64 of a
+/// token that starts with the version byte and has room for IV, a block and the HMAC.
+pub fn fernet_text(stored: &[u8]) -> Result<&str, String> {
+    let text = std::str::from_utf8(stored).map_err(|_| "not text".to_owned())?;
+    let raw = base64::engine::general_purpose::URL_SAFE
+        .decode(text.trim_end())
+        .map_err(|_| "not url-safe base64".to_owned())?;
+    if raw.first() != Some(&VERSION) {
+        return Err(format!(
+            "first byte {:#04x}, not the version byte 0x80",
+            raw.first().copied().unwrap_or(0)
+        ));
+    }
+    if raw.len() < MIN_TOKEN_BYTES || (raw.len() - 1 - 8 - 16 - 32) % 16 != 0 {
+        return Err(format!("{} bytes is no Fernet token length", raw.len()));
+    }
+    Ok(text.trim_end())
+}
+
+/// Whether the stored bytes are shaped like a Fernet token (whatever the key).
+pub fn is_fernet_token(stored: &[u8]) -> bool {
+    fernet_text(stored).is_ok()
+}
+
+/// A short, secret-free description of a stored value for evidence: a Fernet token shows
+/// its length only; anything else its kind and length.
+pub fn describe(stored: &[u8]) -> String {
+    match fernet_text(stored) {
+        Ok(t) => format!("Fernet token, {} chars", t.len()),
+        Err(why) => format!("{} bytes, {why}", stored.len()),
+    }
+}
