@@ -67,3 +67,20 @@ pub async fn service_token(
     .issued(&format!("client_credentials for {client_id}"))?
     .access_token)
 }
+
+/// An access token that has expired: from a fresh client whose access tokens live 2 s
+/// (with the MCP audiences), waited out. Its claims are noted in the evidence.
+pub async fn expired_token(ctx: &CheckCtx, purpose: &str) -> anyhow::Result<Secret> {
+    let settings = json!({"attributes": {"access.token.lifespan": "2"}, "defaultClientScopes": ["basic", "mcp-audiences"]});
+    let (client_id, secret) = service_client(ctx, purpose, settings).await?;
+    let token = service_token(ctx, &client_id, &secret).await?;
+    let (_, claims) = crate::oauth::jwt::peek(token.expose())?;
+    let exp = claims["exp"]
+        .as_i64()
+        .ok_or_else(|| anyhow::anyhow!("the short-lived token has no exp"))?;
+    let wait = exp - time::OffsetDateTime::now_utc().unix_timestamp() + 2;
+    ctx.note(format!("token expires at {exp}; waiting {wait}s"));
+    // No condition to poll: expiry is a matter of the clock.
+    tokio::time::sleep(std::time::Duration::from_secs(wait.max(0) as u64)).await;
+    Ok(token)
+}

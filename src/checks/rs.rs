@@ -248,13 +248,7 @@ async fn service_client(ctx: &CheckCtx, purpose: &str, extra: Value) -> anyhow::
 
 async fn expired(ctx: &CheckCtx) -> CheckResult {
     let base = base_or_skip!(ctx);
-    let t = service_client(ctx, "short-lived", json!({"attributes": {"access.token.lifespan": "2"}, "defaultClientScopes": ["basic", "mcp-audiences"]})).await?;
-    let (_, claims) = jwt::peek(t.expose())?;
-    let exp = claims["exp"].as_i64().context("no exp")?;
-    let wait = exp - time::OffsetDateTime::now_utc().unix_timestamp() + 2;
-    ctx.note(format!("token expires at {exp}; waiting {wait}s"));
-    // No condition to poll: expiry is a matter of the clock.
-    tokio::time::sleep(std::time::Duration::from_secs(wait.max(0) as u64)).await;
+    let t = super::admin_clients::expired_token(ctx, "rs-short-lived").await?;
     expect_refused(ctx, &base, &t, "an expired token").await
 }
 

@@ -30,29 +30,8 @@ pub(super) async fn expired(ctx: &CheckCtx) -> CheckResult {
         Ok(u) => u,
         Err(why) => return skip(why),
     };
-    let (client_id, secret) = super::super::admin_clients::service_client(
-        ctx,
-        "mcp-short-lived",
-        json!({"attributes": {"access.token.lifespan": "2"}, "defaultClientScopes": ["basic", "mcp-audiences"]}),
-    )
-    .await?;
-    let meta = ctx.discovery().await?;
-    let t = token::client_credentials(
-        ctx.http(),
-        meta.token_endpoint()?,
-        &client_id,
-        &secret,
-        None,
-    )
-    .await?
-    .issued("client_credentials")?;
-    let (_, claims) = jwt::peek(t.access_token.expose())?;
-    let exp = claims["exp"].as_i64().context("no exp")?;
-    let wait = exp - time::OffsetDateTime::now_utc().unix_timestamp() + 2;
-    ctx.note(format!("token expires at {exp}; waiting {wait}s"));
-    // No condition to poll: expiry is a matter of the clock.
-    tokio::time::sleep(std::time::Duration::from_secs(wait.max(0) as u64)).await;
-    expect_challenge(ctx, &url, &t.access_token, "an expired token").await
+    let t = super::super::admin_clients::expired_token(ctx, "mcp-short-lived").await?;
+    expect_challenge(ctx, &url, &t, "an expired token").await
 }
 
 pub(super) async fn wrong_audience(ctx: &CheckCtx) -> CheckResult {
@@ -157,17 +136,8 @@ pub(super) async fn empty_scope(ctx: &CheckCtx) -> CheckResult {
         json!({"defaultClientScopes": ["basic"], "optionalClientScopes": [], "fullScopeAllowed": false, "protocolMappers": [audience]}),
     )
     .await?;
-    let meta = ctx.discovery().await?;
-    let t = token::client_credentials(
-        ctx.http(),
-        meta.token_endpoint()?,
-        &client_id,
-        &secret,
-        None,
-    )
-    .await?
-    .issued("client_credentials")?;
-    let (_, claims) = jwt::peek(t.access_token.expose())?;
+    let t = super::super::admin_clients::service_token(ctx, &client_id, &secret).await?;
+    let (_, claims) = jwt::peek(t.expose())?;
     ctx.note(format!("claims: {}", jwt::claims_for_evidence(&claims)));
     ensure!(
         jwt::scopes(&claims).is_empty(),
@@ -175,7 +145,7 @@ pub(super) async fn empty_scope(ctx: &CheckCtx) -> CheckResult {
         claims["scope"]
     );
     ctx.step("tools/list with it");
-    let listed = tools_under(&url, &t.access_token).await?;
+    let listed = tools_under(&url, &t).await?;
     let scoped: Vec<&String> = listed
         .iter()
         .filter(|t| d.map.get(*t).is_some_and(|n| !n.is_empty()))
