@@ -285,3 +285,33 @@ fn interrupted_and_killed_runs_against_up_and_sweep() {
     );
     common::assert_nothing_left(&run_id, &run_dir, Duration::from_secs(5));
 }
+
+/// `--keep` keeps the run dir and its logs, redacted: the run's own secret scan (which
+/// covers the kept dir) finds nothing, and the dir is there to read afterwards.
+#[test]
+fn a_kept_run_dir_holds_no_secret_in_clear() {
+    let _serial = serial();
+    let mut h = Harness::spawn(
+        &["run", "--only", "PKCE-01,RS-01,STORAGE-05", "--keep"],
+        &[],
+    );
+    let (_, run_dir) = h.run_started();
+    let status = h.wait(Duration::from_secs(600));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(h.report_dir.join("report.json")).unwrap())
+            .unwrap();
+    let kept = run_dir.exists();
+    let _ = std::fs::remove_dir_all(&run_dir);
+    assert_eq!(
+        json["problems"],
+        serde_json::Value::Null,
+        "problems: {}",
+        json["problems"]
+    );
+    assert_eq!(status.code(), Some(0), "output:\n{}", h.stderr());
+    assert!(kept, "--keep removed the run dir");
+    assert_eq!(
+        json["teardown"]["dirs_left"], 0,
+        "a kept dir is not a leftover"
+    );
+}

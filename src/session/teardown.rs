@@ -94,6 +94,7 @@ pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> Teard
         for log in &logs {
             redact_in_place(log);
         }
+        remove_browser_profiles(&session.run.dir);
     }
     report.dirs_left = session.run.finish();
     session.progress.phase_done("teardown", started.elapsed());
@@ -204,6 +205,16 @@ pub(super) fn copy_logs(logs: &[PathBuf], dir: &Path) {
                 }
             }
             Err(e) => tracing::warn!("cannot read {}: {e}", log.display()),
+        }
+    }
+}
+
+/// `--keep` keeps logs, not browser state: Chromium's profiles hold the URLs it visited,
+/// authorization codes included (the secret scan finds them).
+fn remove_browser_profiles(run_dir: &Path) {
+    for entry in std::fs::read_dir(run_dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("browser") {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }

@@ -21,6 +21,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_mcp-authz-harness");
 
 /// A running `mcp-authz-harness` with its stderr (and stdout) read line by line.
 pub struct Harness {
+    /// Where `run` writes its reports (a temp dir of the test).
+    pub report_dir: PathBuf,
     child: Child,
     lines: Receiver<String>,
     seen: Vec<String>,
@@ -53,6 +55,7 @@ impl Harness {
             });
         }
         Self {
+            report_dir: report,
             child,
             lines: rx,
             seen: Vec::new(),
@@ -162,6 +165,7 @@ impl Drop for Harness {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        let _ = std::fs::remove_dir_all(&self.report_dir);
     }
 }
 
