@@ -137,6 +137,11 @@ impl StackArgs {
 
     /// The session to bring up for checks needing `needs`.
     pub fn session_options(&self, needs: Vec<Need>) -> anyhow::Result<SessionOptions> {
+        anyhow::ensure!(
+            self.backend != Backend::Containers,
+            "--backend containers is not available yet in this version of mcp-authz-harness; \
+             use --backend native (the default) or --backend external"
+        );
         let stack = StackConfig {
             backend: self.backend,
             keycloak: self.keycloak_options(BuildOptions::default()),

@@ -14,8 +14,13 @@ use crate::session::Session;
 pub async fn run(args: RunArgs) -> u8 {
     let all = catalogue();
     if args.list {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
         for c in &all {
-            println!("{}: test", c.trial_name());
+            // A closed pipe (`run --list | head`) ends the listing quietly.
+            if writeln!(out, "{}: test", c.trial_name()).is_err() {
+                break;
+            }
         }
         return 0;
     }
