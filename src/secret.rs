@@ -155,7 +155,7 @@ impl Redactor {
                 out = out.replace(value.as_str(), &shown);
             }
         }
-        redact_jwt_shapes(&out)
+        redact_url_parameters(&redact_jwt_shapes(&out))
     }
 }
 
@@ -170,6 +170,25 @@ fn redact_jwt_shapes(text: &str) -> String {
         format!("[REDACTED jwt #{}]", fingerprint(&caps[0]))
     })
     .into_owned()
+}
+
+/// A secret the harness never held (say, a code Keycloak sent to another party's
+/// redirect URI and the browser showed) is still one when it travels as a URL parameter.
+fn redact_url_parameters(text: &str) -> String {
+    static PARAM: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(
+            r"([?&#](?:code|access_token|id_token|refresh_token|code_verifier|client_secret|token|subject_token)=)([^&\s\x22'<>]+)",
+        )
+        .expect("static regex")
+    });
+    PARAM
+        .replace_all(text, |caps: &regex::Captures<'_>| {
+            if caps[2].starts_with("[REDACTED") {
+                return caps[0].to_owned();
+            }
+            format!("{}[REDACTED #{}]", &caps[1], fingerprint(&caps[2]))
+        })
+        .into_owned()
 }
 
 /// Shorthand for `Redactor::global().redact(text)`.
@@ -209,6 +228,16 @@ mod tests {
         let red = redact(&format!("Authorization: Bearer {jwt}"));
         assert!(!red.contains(jwt));
         assert!(red.starts_with("Authorization: Bearer [REDACTED jwt #"));
+    }
+
+    #[test]
+    fn secret_url_parameters_are_scrubbed_even_unregistered() {
+        let red = redact("at http://h/cb?state=s1&code=abc-123.def&iss=x and #access_token=tok");
+        assert!(
+            !red.contains("abc-123.def") && !red.contains("=tok"),
+            "{red}"
+        );
+        assert!(red.contains("state=s1") && red.contains("&iss=x"), "{red}");
     }
 
     #[test]
