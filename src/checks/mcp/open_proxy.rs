@@ -13,38 +13,24 @@ use anyhow::Context;
 use super::super::{CheckCtx, CheckResult, flows, pass, skip};
 use crate::browser::login::{Credentials, Flow, FlowEnd};
 use crate::oauth::pkce::{AuthorizationRequest, Pkce, random_value};
-use crate::stack::native::mcp_server;
 
 /// Starts `mcp-server-dcr`: the session's release and wiring with `ENABLE_DCR=true`.
 async fn start_open_instance(ctx: &CheckCtx) -> anyhow::Result<Result<String, String>> {
-    let Some(launch) = ctx.session.subjects.launch.as_ref() else {
+    let subjects = &ctx.session.subjects;
+    let Some(launcher) = subjects.launcher(&ctx.session.run, &ctx.session.progress) else {
         return Ok(Err(
             "needs an MCP server the harness starts (native backend)".into(),
         ));
     };
-    let mut wiring = launch.wiring.clone();
-    wiring.instance = "mcp-server-dcr".into();
-    wiring.extra_env.push(("ENABLE_DCR".into(), "true".into()));
     ctx.step("start a second instance of the release with ENABLE_DCR=true");
-    let server = match mcp_server::start(
-        &ctx.session.run,
-        &launch.options,
-        &wiring,
-        &ctx.session.progress,
-    )
-    .await
-    {
-        Ok(s) => s,
-        Err(failure) => {
-            if let Some(p) = failure.process {
-                ctx.session.stack.adopt(p).await;
-            }
-            anyhow::bail!("the ENABLE_DCR instance did not start: {}", failure.message);
-        }
-    };
-    let base = server.base_url.clone();
-    ctx.session.stack.adopt(server.process).await;
-    Ok(Ok(base))
+    let instance = subjects
+        .instances
+        .start(launcher, "mcp-server-dcr", |w| {
+            w.extra_env.push(("ENABLE_DCR".into(), "true".into()))
+        })
+        .await
+        .map_err(|why| anyhow::anyhow!("the ENABLE_DCR instance did not start: {why}"))?;
+    Ok(Ok(instance.base_url))
 }
 
 pub(super) async fn unregistered_client(ctx: &CheckCtx) -> CheckResult {
