@@ -19,6 +19,55 @@ fn http() -> Http {
     Http::new(Duration::from_secs(2))
 }
 
+/// The admin API as the fallback uses it: a token, the client by clientId, and its
+/// DELETE, expected exactly once.
+async fn mount_admin_fallback(server: &MockServer, client_id: &str, uuid: &str) {
+    let token = json!({"access_token": "admin-token-xyz", "expires_in": 60});
+    Mock::given(method("POST"))
+        .and(path("/realms/master/protocol/openid-connect/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/admin/realms/r/clients"))
+        .and(query_param("clientId", client_id))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!([{"id": uuid, "clientId": client_id}])),
+        )
+        .mount(server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("/admin/realms/r/clients/{uuid}")))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+/// Registers what the server answers, records it, and runs the teardown deletion.
+async fn register_and_delete_all(
+    server: &MockServer,
+) -> (
+    mcp_authz_harness::oauth::dcr::Registration,
+    mcp_authz_harness::session::CleanupReport,
+) {
+    let reg = register(server)
+        .await
+        .unwrap()
+        .client("registration")
+        .unwrap();
+    let registry = ClientRegistry::default();
+    registry.record("r", &reg);
+    let admin = AdminClient::new(
+        http(),
+        &server.uri(),
+        "admin",
+        Secret::new(SecretKind::Password, "admin-pass-123"),
+    );
+    let report = registry.delete_all(&http(), &admin).await;
+    (reg, report)
+}
+
 async fn register(server: &MockServer) -> anyhow::Result<DcrOutcome> {
     let endpoint = format!("{}{REG}", server.uri());
     dcr::register(
@@ -76,58 +125,19 @@ async fn malformed_json_in_a_201_is_an_error_that_shows_the_body() {
 #[tokio::test]
 async fn a_client_without_a_registration_access_token_is_deleted_by_the_admin_fallback() {
     let server = MockServer::start().await;
+    let created = json!({"client_id": "c-123", "client_secret": "s-abcdefgh"});
     Mock::given(method("POST"))
         .and(path(REG))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"client_id": "c-123", "client_secret": "s-abcdefgh"})),
-        )
+        .respond_with(ResponseTemplate::new(201).set_body_json(created))
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/realms/master/protocol/openid-connect/token"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"access_token": "admin-token-xyz", "expires_in": 60})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/admin/realms/r/clients"))
-        .and(query_param("clientId", "c-123"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!([{"id": "uuid-1", "clientId": "c-123"}])),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("DELETE"))
-        .and(path("/admin/realms/r/clients/uuid-1"))
-        .respond_with(ResponseTemplate::new(204))
-        .expect(1)
-        .mount(&server)
-        .await;
+    mount_admin_fallback(&server, "c-123", "uuid-1").await;
 
-    let reg = register(&server)
-        .await
-        .unwrap()
-        .client("registration")
-        .unwrap();
+    let (reg, report) = register_and_delete_all(&server).await;
     assert!(reg.registration_access_token.is_none());
     let err = reg.management().unwrap_err().to_string();
     assert!(err.contains("no registration_client_uri"), "{err}");
-
-    let registry = ClientRegistry::default();
-    registry.record("r", &reg);
-    let admin = AdminClient::new(
-        http(),
-        &server.uri(),
-        "admin",
-        Secret::new(SecretKind::Password, "admin-pass-123"),
-    );
-    let report = registry.delete_all(&http(), &admin).await;
-    assert_eq!(report.deleted, 0);
-    assert_eq!(report.deleted_by_admin_fallback, 1);
+    assert_eq!((report.deleted, report.deleted_by_admin_fallback), (0, 1));
     assert!(
         report.notes[0].contains("RFC 7592 delete of client c-123 failed"),
         "{:?}",
@@ -140,57 +150,21 @@ async fn a_client_without_a_registration_access_token_is_deleted_by_the_admin_fa
 async fn a_failing_rfc7592_delete_falls_back_and_is_reported() {
     let server = MockServer::start().await;
     let uri = format!("{}{REG}/c-9", server.uri());
+    let created = json!({"client_id": "c-9", "registration_client_uri": uri, "registration_access_token": "rat-0123456789"});
     Mock::given(method("POST"))
         .and(path(REG))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "client_id": "c-9", "registration_client_uri": uri, "registration_access_token": "rat-0123456789"
-        })))
+        .respond_with(ResponseTemplate::new(201).set_body_json(created))
         .mount(&server)
         .await;
+    let boom = json!({"error": "server_error", "error_description": "boom"});
     Mock::given(method("DELETE"))
         .and(path(format!("{REG}/c-9")))
-        .respond_with(
-            ResponseTemplate::new(500)
-                .set_body_json(json!({"error": "server_error", "error_description": "boom"})),
-        )
+        .respond_with(ResponseTemplate::new(500).set_body_json(boom))
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/realms/master/protocol/openid-connect/token"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"access_token": "admin-token-xyz", "expires_in": 60})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/admin/realms/r/clients"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!([{"id": "uuid-9", "clientId": "c-9"}])),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("DELETE"))
-        .and(path("/admin/realms/r/clients/uuid-9"))
-        .respond_with(ResponseTemplate::new(204))
-        .expect(1)
-        .mount(&server)
-        .await;
+    mount_admin_fallback(&server, "c-9", "uuid-9").await;
 
-    let reg = register(&server)
-        .await
-        .unwrap()
-        .client("registration")
-        .unwrap();
-    let registry = ClientRegistry::default();
-    registry.record("r", &reg);
-    let admin = AdminClient::new(
-        http(),
-        &server.uri(),
-        "admin",
-        Secret::new(SecretKind::Password, "admin-pass-123"),
-    );
-    let report = registry.delete_all(&http(), &admin).await;
+    let (_, report) = register_and_delete_all(&server).await;
     assert_eq!((report.deleted, report.deleted_by_admin_fallback), (0, 1));
     assert!(
         report.notes[0].contains("HTTP 500 server_error: boom"),

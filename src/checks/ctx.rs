@@ -75,6 +75,39 @@ impl CheckCtx {
         crate::oauth::jwt::fetch_jwks(&self.http, meta.jwks_uri()?).await
     }
 
+    /// A client_credentials token of `client_id`, validated against the realm's JWKS
+    /// (signature, `iss`, `exp`); its claims are noted in the evidence.
+    pub async fn verified_client_credentials(
+        &self,
+        client_id: &str,
+        secret: &crate::secret::Secret,
+    ) -> anyhow::Result<(crate::oauth::token::Tokens, serde_json::Value)> {
+        let meta = self.discovery().await?;
+        let keys = self.jwks(&meta).await?;
+        self.step(format!(
+            "client_credentials for {client_id}, validated against the JWKS"
+        ));
+        let tokens = crate::oauth::token::client_credentials(
+            self.http(),
+            meta.token_endpoint()?,
+            client_id,
+            secret,
+            None,
+        )
+        .await?
+        .issued(&format!("client_credentials for {client_id}"))?;
+        let expect = crate::oauth::jwt::Expect {
+            issuer: Some(&meta.issuer),
+            ..Default::default()
+        };
+        let claims = crate::oauth::jwt::verify(&tokens.access_token, &keys, &expect)?;
+        self.note(format!(
+            "claims: {}",
+            crate::oauth::jwt::claims_for_evidence(&claims)
+        ));
+        Ok((tokens, claims))
+    }
+
     /// The secret of a client the realm file defines ("not applicable" when it defines none).
     pub fn client_secret(&self, client_id: &str) -> anyhow::Result<crate::secret::Secret> {
         self.realm()?.client_secret(client_id).ok_or_else(|| {

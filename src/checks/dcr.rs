@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{Area, Check, CheckCtx, CheckResult, Subject, pass};
 use crate::check_fn;
 use crate::oauth::dcr::{self, Registration};
-use crate::oauth::{jwt, token};
+use crate::oauth::token;
 
 const fn dcr_check(
     id: &'static str,
@@ -400,27 +400,9 @@ async fn client_credentials(ctx: &CheckCtx) -> CheckResult {
         .client_secret
         .clone()
         .ok_or_else(|| anyhow::anyhow!("no client secret"))?;
-    ctx.step("client_credentials grant, then validate against the JWKS");
-    let meta = ctx.discovery().await?;
-    let keys = ctx.jwks(&meta).await?;
-    let t = token::client_credentials(
-        ctx.http(),
-        meta.token_endpoint()?,
-        &reg.client_id,
-        &secret,
-        None,
-    )
-    .await?
-    .issued("client_credentials for the registered client")?;
-    let claims = jwt::verify(
-        &t.access_token,
-        &keys,
-        &jwt::Expect {
-            issuer: Some(&meta.issuer),
-            ..Default::default()
-        },
-    )?;
-    ctx.note(format!("claims: {}", jwt::claims_for_evidence(&claims)));
+    let (_, claims) = ctx
+        .verified_client_credentials(&reg.client_id, &secret)
+        .await?;
     ensure!(
         claims["azp"] == reg.client_id.as_str(),
         "azp is {}, expected {}",

@@ -169,27 +169,9 @@ async fn mcp_refusal(ctx: &CheckCtx, extra: Exchange<'_>) -> anyhow::Result<Refu
 }
 
 async fn service_account(ctx: &CheckCtx) -> CheckResult {
-    let meta = ctx.discovery().await?;
-    let keys = ctx.jwks(&meta).await?;
-    ctx.step("client_credentials for nextcloud-mcp-server");
-    let t = token::client_credentials(
-        ctx.http(),
-        meta.token_endpoint()?,
-        MCP,
-        &ctx.client_secret(MCP)?,
-        None,
-    )
-    .await?
-    .issued("client_credentials")?;
-    let claims = jwt::verify(
-        &t.access_token,
-        &keys,
-        &jwt::Expect {
-            issuer: Some(&meta.issuer),
-            ..Default::default()
-        },
-    )?;
-    ctx.note(format!("claims: {}", jwt::claims_for_evidence(&claims)));
+    let (_, claims) = ctx
+        .verified_client_credentials(MCP, &ctx.client_secret(MCP)?)
+        .await?;
     let username = claims["preferred_username"].as_str().unwrap_or_default();
     ensure!(
         username == format!("service-account-{MCP}"),

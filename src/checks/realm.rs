@@ -223,34 +223,13 @@ async fn file_is_subset_of_live(ctx: &CheckCtx) -> CheckResult {
 }
 
 async fn service_account_token(ctx: &CheckCtx) -> CheckResult {
-    ctx.step("discovery and JWKS");
-    let meta = ctx.discovery().await?;
-    let keys = ctx.jwks(&meta).await?;
-    ctx.step("client_credentials grant for nextcloud-mcp-server");
     let secret = ctx.client_secret(MCP_CLIENT)?;
-    let tokens = token::client_credentials(
-        ctx.http(),
-        meta.token_endpoint()?,
-        MCP_CLIENT,
-        &secret,
-        None,
-    )
-    .await?
-    .issued("client_credentials for nextcloud-mcp-server")?;
+    let (tokens, claims) = ctx.verified_client_credentials(MCP_CLIENT, &secret).await?;
     ensure!(
         tokens.token_type.eq_ignore_ascii_case("bearer"),
         "token_type is {:?}, expected Bearer",
         tokens.token_type
     );
-    let claims = jwt::verify(
-        &tokens.access_token,
-        &keys,
-        &jwt::Expect {
-            issuer: Some(&meta.issuer),
-            ..Default::default()
-        },
-    )?;
-    ctx.note(format!("claims: {}", jwt::claims_for_evidence(&claims)));
     ensure!(
         claims["azp"] == MCP_CLIENT,
         "azp is {}, expected {MCP_CLIENT}",

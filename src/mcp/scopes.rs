@@ -134,23 +134,19 @@ async fn create_scope(admin: &AdminClient, realm: &str, name: &str) -> anyhow::R
         .with_context(|| format!("creating the client scope {name}: no Location header"))
 }
 
+/// Makes scope `id` an optional scope of the client at `client_path`.
 async fn attach(
     admin: &AdminClient,
     client_path: &str,
     id: &str,
     name: &str,
 ) -> anyhow::Result<()> {
-    let resp = admin
-        .put(
-            &format!("{client_path}/optional-client-scopes/{id}"),
-            &Value::Null,
-        )
-        .await?;
-    expect_status(
-        &resp,
-        204,
+    put_empty(
+        admin,
+        &format!("{client_path}/optional-client-scopes/{id}"),
         &format!("making {name} an optional scope of the client"),
     )
+    .await
 }
 
 /// Makes a created scope one of the realm's default optional scopes, so clients registered
@@ -161,17 +157,19 @@ async fn offer_to_new_clients(
     id: &str,
     name: &str,
 ) -> anyhow::Result<()> {
-    let resp = admin
-        .put(
-            &format!("/realms/{realm}/default-optional-client-scopes/{id}"),
-            &Value::Null,
-        )
-        .await?;
-    expect_status(
-        &resp,
-        204,
-        &format!("making {name} a default optional scope of the realm"),
+    let what = format!("making {name} a default optional scope of the realm");
+    put_empty(
+        admin,
+        &format!("/realms/{realm}/default-optional-client-scopes/{id}"),
+        &what,
     )
+    .await
+}
+
+/// A body-less PUT that must answer 204.
+async fn put_empty(admin: &AdminClient, path: &str, what: &str) -> anyhow::Result<()> {
+    let resp = admin.put(path, &Value::Null).await?;
+    expect_status(&resp, 204, what)
 }
 
 /// Adds `names` to every allowed-client-scopes registration policy (anonymous and

@@ -10,7 +10,9 @@ mod tokens;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use clients::{CLIENT_NAME_PREFIX, ClientRegistry, client_name, parse_client_name};
+pub use clients::{
+    CLIENT_NAME_PREFIX, CleanupReport, ClientRegistry, client_name, parse_client_name,
+};
 pub use realm::{DeployedRealm, RealmSource};
 pub use subjects::{
     HARNESS_MCP_CLIENT, HarnessClient, MCP_SERVER_CLIENT, McpLaunch, McpServerState, RunningMcp,
