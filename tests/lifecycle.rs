@@ -106,7 +106,7 @@ async fn logs_in_with_a_wrong_password(ctx: &CheckCtx) -> CheckResult {
         listener: &session.listener,
         login: Some(Credentials {
             username: "alice",
-            password: &wrong,
+            password: wrong,
         }),
         accept_consent: true,
         label: "PKCE-99",

@@ -12,10 +12,10 @@ use super::redirect::{Callback, RedirectListener};
 use crate::secret::Secret;
 
 /// Who logs in, when the login page appears.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Credentials<'a> {
     pub username: &'a str,
-    pub password: &'a Secret,
+    pub password: Secret,
 }
 
 /// Where a flow ended.
@@ -175,7 +175,7 @@ impl Flow<'_> {
                 .or(page["alert"].as_str())
                 .map(str::to_owned);
             if page["login"] == true {
-                match (self.login, submitted) {
+                match (&self.login, submitted) {
                     (None, _) => {
                         return Ok(Ending::Stopped(
                             self.stopped(
@@ -258,7 +258,7 @@ fn on_listener(page: &Value, listener: &RedirectListener) -> bool {
         .is_some_and(|u| u.starts_with(listener.base_url()))
 }
 
-async fn submit_login(client: &Client, who: Credentials<'_>) -> anyhow::Result<()> {
+async fn submit_login(client: &Client, who: &Credentials<'_>) -> anyhow::Result<()> {
     let user = client.find(Locator::Id("username")).await?;
     user.clear().await?;
     user.send_keys(who.username).await?;

@@ -108,6 +108,37 @@ impl CheckCtx {
         Ok((tokens, claims))
     }
 
+    /// A browser flow in `user`'s profile that logs in as `user` (with the realm file's
+    /// password) and accepts consent; "not applicable" when the realm gives no password.
+    pub fn user_flow<'a>(
+        &'a self,
+        user: &'a str,
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<crate::browser::login::Flow<'a>> {
+        let password = self.realm()?.user_password(user).ok_or_else(|| {
+            super::NotApplicable(format!(
+                "the realm file defines no user {user:?} with a password"
+            ))
+        })?;
+        let browser = self
+            .session
+            .browser
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("this session has no browser"))?;
+        Ok(crate::browser::login::Flow {
+            browser,
+            profile: user,
+            listener: &self.session.listener,
+            login: Some(crate::browser::login::Credentials {
+                username: user,
+                password,
+            }),
+            accept_consent: true,
+            label: self.check.id,
+            timeout,
+        })
+    }
+
     /// The secret of a client the realm file defines ("not applicable" when it defines none).
     pub fn client_secret(&self, client_id: &str) -> anyhow::Result<crate::secret::Secret> {
         self.realm()?.client_secret(client_id).ok_or_else(|| {

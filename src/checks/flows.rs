@@ -62,23 +62,8 @@ pub async fn authorize(
     request: &AuthorizationRequest,
     state: &str,
 ) -> anyhow::Result<FlowEnd> {
-    let password = ctx.realm()?.user_password(user).ok_or_else(|| {
-        super::NotApplicable(format!(
-            "the realm file defines no user {user:?} with a password"
-        ))
-    })?;
-    authorize_as(
-        ctx,
-        meta,
-        user,
-        Credentials {
-            username: user,
-            password: &password,
-        },
-        request,
-        state,
-    )
-    .await
+    let flow = ctx.user_flow(user, Duration::from_secs(45))?;
+    run(ctx, meta, flow, request, state).await
 }
 
 /// Runs `request` in browser profile `profile`, logging in with `login` when asked.
@@ -90,27 +75,27 @@ pub async fn authorize_as(
     request: &AuthorizationRequest,
     state: &str,
 ) -> anyhow::Result<FlowEnd> {
-    let browser = ctx
-        .session
-        .browser
-        .as_ref()
-        .context("this session has no browser")?;
+    let mut flow = ctx.user_flow(login.username, Duration::from_secs(45))?;
+    flow.profile = profile;
+    flow.login = Some(login);
+    run(ctx, meta, flow, request, state).await
+}
+
+/// Sends `request` to the authorization endpoint through `flow`, noting where it ended.
+async fn run(
+    ctx: &CheckCtx,
+    meta: &ProviderMetadata,
+    flow: Flow<'_>,
+    request: &AuthorizationRequest,
+    state: &str,
+) -> anyhow::Result<FlowEnd> {
     let endpoint = meta
         .authorization_endpoint
         .as_deref()
         .context("no authorization_endpoint")?;
     let url = request.url(endpoint);
-    ctx.step(format!("browser ({profile}): authorization request"));
+    ctx.step(format!("browser ({}): authorization request", flow.profile));
     ctx.note(format!("GET {}", crate::secret::redact(&url)));
-    let flow = Flow {
-        browser,
-        profile,
-        listener: &ctx.session.listener,
-        login: Some(login),
-        accept_consent: true,
-        label: ctx.check.id,
-        timeout: Duration::from_secs(45),
-    };
     let end = flow.run(&url, state).await?;
     match &end {
         FlowEnd::Callback(c) => ctx.note(describe(c)),

@@ -43,13 +43,8 @@ const fn mcp_user_check(
     run: super::CheckFn,
 ) -> Check {
     Check {
-        id,
-        title,
-        area: Area::Mcp,
-        spec,
-        subject,
         needs: USER_NEEDS,
-        run,
+        ..mcp_check(id, title, spec, subject, run)
     }
 }
 

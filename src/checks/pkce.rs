@@ -438,7 +438,7 @@ async fn wrong_password(ctx: &CheckCtx) -> CheckResult {
         &profile,
         Credentials {
             username: USER,
-            password: &wrong,
+            password: wrong,
         },
         &req,
         &state,

@@ -123,7 +123,7 @@ impl Session {
             listener: &self.listener,
             login: Some(Credentials {
                 username: user,
-                password: &password,
+                password,
             }),
             accept_consent: true,
             label,

@@ -8,10 +8,8 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
-
 use super::super::{CheckCtx, CheckResult, flows, pass, skip};
-use crate::browser::login::{Credentials, Flow, FlowEnd};
+use crate::browser::login::FlowEnd;
 use crate::oauth::pkce::{AuthorizationRequest, Pkce, random_value};
 
 /// Starts `mcp-server-dcr`: the session's release and wiring with `ENABLE_DCR=true`.
@@ -62,23 +60,7 @@ pub(super) async fn unregistered_client(ctx: &CheckCtx) -> CheckResult {
         resp.header("location").unwrap_or_default()
     ));
     ctx.step("follow it in alice's browser: where does the code go?");
-    let password = ctx
-        .realm()?
-        .user_password(flows::USER)
-        .context("no password for alice")?;
-    let browser = ctx.session.browser.as_ref().context("no browser")?;
-    let flow = Flow {
-        browser,
-        profile: flows::USER,
-        listener: &ctx.session.listener,
-        login: Some(Credentials {
-            username: flows::USER,
-            password: &password,
-        }),
-        accept_consent: true,
-        label: ctx.check.id,
-        timeout: Duration::from_secs(45),
-    };
+    let flow = ctx.user_flow(flows::USER, Duration::from_secs(45))?;
     let delivered = match flow.run(&url, &state).await? {
         FlowEnd::Callback(c) if c.code.is_some() => {
             format!("a code was delivered to {} (path {})", redirect_uri, c.path)

@@ -8,7 +8,7 @@ use anyhow::{Context, ensure};
 
 use super::super::flows;
 use super::super::{CheckCtx, CheckResult, pass, skip};
-use crate::browser::login::{Credentials, Flow, FlowEnd};
+use crate::browser::login::FlowEnd;
 use crate::http::Response;
 use crate::oauth::pkce::{AuthorizationRequest, Pkce, random_value};
 use crate::secret::Secret;
@@ -72,28 +72,8 @@ async fn browse(
     state: &str,
     timeout: Duration,
 ) -> anyhow::Result<FlowEnd> {
-    let password = ctx
-        .realm()?
-        .user_password(user)
-        .with_context(|| format!("no password for {user}"))?;
-    let browser = ctx
-        .session
-        .browser
-        .as_ref()
-        .context("no browser in this session")?;
+    let flow = ctx.user_flow(user, timeout)?;
     ctx.step(format!("browser ({user}): {}", crate::secret::redact(url)));
-    let flow = Flow {
-        browser,
-        profile: user,
-        listener: &ctx.session.listener,
-        login: Some(Credentials {
-            username: user,
-            password: &password,
-        }),
-        accept_consent: true,
-        label: ctx.check.id,
-        timeout,
-    };
     flow.run(url, state).await
 }
 

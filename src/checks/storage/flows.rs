@@ -19,7 +19,7 @@ use serde_json::json;
 
 use super::super::CheckCtx;
 use super::super::mcp::proxy_flow;
-use crate::browser::login::{Credentials, Flow, Page};
+use crate::browser::login::Page;
 use crate::mcp::provision;
 use crate::nextcloud::user_id_for_sub;
 use crate::oauth::jwt;
@@ -146,29 +146,9 @@ pub(super) fn authorize_url_in(message: &str) -> Option<String> {
 /// Opens `url` in `user`'s browser profile and follows login and consent to a page whose
 /// URL starts with `prefix`.
 async fn to_page(ctx: &CheckCtx, user: &str, url: &str, prefix: &str) -> anyhow::Result<Page> {
-    let password = ctx
-        .realm()?
-        .user_password(user)
-        .with_context(|| format!("the realm file gives no password for {user}"))?;
-    let browser = ctx
-        .session
-        .browser
-        .as_ref()
-        .context("no browser in this session")?;
-    Flow {
-        browser,
-        profile: user,
-        listener: &ctx.session.listener,
-        login: Some(Credentials {
-            username: user,
-            password: &password,
-        }),
-        accept_consent: true,
-        label: ctx.check.id,
-        timeout: Duration::from_secs(45),
-    }
-    .run_to_page(url, prefix)
-    .await
+    ctx.user_flow(user, Duration::from_secs(45))?
+        .run_to_page(url, prefix)
+        .await
 }
 
 /// What Login Flow v2 provisioning did.
