@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::checks::Need;
 use crate::keycloak::realm::RealmFile;
+use crate::nextcloud::UidMapping;
 use crate::secret::{Secret, SecretKind};
 use crate::session::SessionOptions;
 use crate::stack::{
-    Backend, BuildOptions, ExternalKeycloak, KeycloakOptions, McpServerOptions, StackConfig,
+    Backend, BuildOptions, ExternalStack, KeycloakOptions, McpServerOptions, Need, StackConfig,
 };
 
 /// The Keycloak version used when none is given.
@@ -63,6 +63,26 @@ pub struct StackArgs {
     #[arg(long, env = "MCP_REDIRECT_URI")]
     pub mcp_redirect_uri: Option<String>,
 
+    /// External backend: a `stack.json` as `up` writes it (Keycloak URL and admin
+    /// credentials, the MCP server, the resource server, the harness's redirect URI);
+    /// flags given as well take precedence over it.
+    #[arg(long = "stack", env = "MCP_AUTHZ_HARNESS_STACK", value_name = "PATH")]
+    pub stack_file: Option<PathBuf>,
+
+    /// External backend: the resource server's base URL (a Nextcloud with user_oidc).
+    #[arg(long, env = "RESOURCE_SERVER_URL")]
+    pub resource_server_url: Option<String>,
+
+    /// External backend: how the resource server's user_oidc names users:
+    /// unique:<provider id>, prefix:<provider identifier> or plain [default: unique:1].
+    #[arg(long, env = "USER_OIDC_UID_MAPPING", value_parser = UidMapping::parse)]
+    pub uid_mapping: Option<UidMapping>,
+
+    /// External backend: a WebDriver server (e.g. http://127.0.0.1:4444) driving a
+    /// Chromium that reaches Keycloak; without it a local ChromeDriver is started.
+    #[arg(long, env = "WEBDRIVER_URL")]
+    pub webdriver_url: Option<String>,
+
     /// External backend: Keycloak's base URL.
     #[arg(long, env = "KEYCLOAK_URL")]
     pub keycloak_url: Option<String>,
@@ -101,29 +121,72 @@ impl StackArgs {
         }
     }
 
-    pub fn external(&self) -> anyhow::Result<Option<ExternalKeycloak>> {
+    /// The external deployment: `--stack` read first, then the flags over it.
+    pub fn external(&self) -> anyhow::Result<Option<ExternalStack>> {
         if self.backend != Backend::External {
             return Ok(None);
         }
-        let url = self
+        let file = match &self.stack_file {
+            Some(path) => Some(StackFile::load(path)?),
+            None => None,
+        };
+        let from_file = |f: fn(&StackFile) -> Option<String>| file.as_ref().and_then(f);
+        let keycloak_url = self
             .keycloak_url
             .clone()
-            .context("--backend external needs --keycloak-url URL (or KEYCLOAK_URL)")?;
+            .or_else(|| from_file(|f| f.keycloak_url.clone()))
+            .context(
+                "--backend external needs --stack PATH or --keycloak-url URL (or KEYCLOAK_URL)",
+            )?;
         let admin_user = self
             .admin_user
             .clone()
-            .context("--backend external needs --admin-user U (or KEYCLOAK_ADMIN_USER)")?;
-        let var = self.admin_password_env.clone().context(
-            "--backend external needs --admin-password-env VAR, naming the variable that holds the admin password",
-        )?;
-        let password = std::env::var(&var).with_context(|| {
-            format!("--admin-password-env {var}: the environment variable {var} is not set")
-        })?;
-        Ok(Some(ExternalKeycloak {
-            url,
+            .or_else(|| from_file(|f| f.admin_user.clone()))
+            .context(
+                "--backend external needs --stack PATH or --admin-user U (or KEYCLOAK_ADMIN_USER)",
+            )?;
+        let admin_password = match (&self.admin_password_env, &file) {
+            (Some(var), _) => std::env::var(var).with_context(|| {
+                format!("--admin-password-env {var}: the environment variable {var} is not set")
+            })?,
+            (None, Some(f)) => f.admin_password.clone().with_context(|| {
+                format!("{}: keycloak.admin_password is missing", f.path.display())
+            })?,
+            (None, None) => anyhow::bail!(
+                "--backend external needs --stack PATH or --admin-password-env VAR, naming the variable that holds the admin password"
+            ),
+        };
+        Ok(Some(ExternalStack {
+            keycloak_url,
             admin_user,
-            admin_password: Secret::new(SecretKind::Password, password),
+            admin_password: Secret::new(SecretKind::Password, admin_password),
+            mcp_url: self
+                .mcp_url
+                .clone()
+                .or_else(|| from_file(|f| f.mcp_url.clone())),
+            resource_server_url: self
+                .resource_server_url
+                .clone()
+                .or_else(|| from_file(|f| f.resource_server_url.clone())),
+            uid_mapping: self
+                .uid_mapping
+                .clone()
+                .or_else(|| file.as_ref().and_then(|f| f.uid_mapping.clone()))
+                .unwrap_or_default(),
+            webdriver_url: self.webdriver_url.clone(),
         }))
+    }
+
+    /// The redirect URI of the harness's client at the MCP server's proxy: the flag, else
+    /// the one `stack.json` names.
+    pub fn redirect_uri(&self) -> anyhow::Result<Option<String>> {
+        if let Some(uri) = &self.mcp_redirect_uri {
+            return Ok(Some(uri.clone()));
+        }
+        match (&self.stack_file, self.backend) {
+            (Some(path), Backend::External) => Ok(StackFile::load(path)?.redirect_uri),
+            _ => Ok(None),
+        }
     }
 
     pub fn keycloak_options(&self, build: BuildOptions) -> KeycloakOptions {
@@ -148,13 +211,61 @@ impl StackArgs {
             external: self.external()?,
             needs,
             mcp_server: McpServerOptions::new(&self.mcp_server_version),
-            mcp_url: self.mcp_url.clone(),
-            mcp_redirect_uri: self.mcp_redirect_uri.clone(),
         };
         Ok(SessionOptions {
             stack,
             realm: self.realm_file()?,
             keep: self.keep,
+            redirect_uri: self.redirect_uri()?,
+        })
+    }
+}
+
+/// What the external backend reads from a `stack.json` that `up` wrote.
+struct StackFile {
+    path: PathBuf,
+    keycloak_url: Option<String>,
+    admin_user: Option<String>,
+    admin_password: Option<String>,
+    mcp_url: Option<String>,
+    resource_server_url: Option<String>,
+    uid_mapping: Option<UidMapping>,
+    redirect_uri: Option<String>,
+}
+
+impl StackFile {
+    fn load(path: &std::path::Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "--stack {}: cannot read it (it is the stack.json that `mcp-authz-harness up` prints)",
+                path.display()
+            )
+        })?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("--stack {}: not JSON", path.display()))?;
+        let text_at = |pointer: &str| {
+            json.pointer(pointer)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let uid_mapping = match text_at("/resource_server/uid_mapping") {
+            Some(m) => Some(UidMapping::parse(&m).map_err(|e| {
+                anyhow::anyhow!(
+                    "--stack {}: resource_server.uid_mapping: {e}",
+                    path.display()
+                )
+            })?),
+            None => None,
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            keycloak_url: text_at("/keycloak/url"),
+            admin_user: text_at("/keycloak/admin_user"),
+            admin_password: text_at("/keycloak/admin_password"),
+            mcp_url: text_at("/mcp/base_url"),
+            resource_server_url: text_at("/resource_server/url"),
+            uid_mapping,
+            redirect_uri: text_at("/harness_mcp_client/redirect_uri"),
         })
     }
 }

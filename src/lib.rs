@@ -4,7 +4,11 @@
 //!
 //! The machinery ([`stack`], [`session`], [`runner`], [`report`]) is separate from the
 //! catalogue ([`checks`]): a check is a plain async function in a static table, and never
-//! knows which backend runs the stack.
+//! knows which backend runs the stack. The stack owns every component; the session holds
+//! handles and the resources checks create; the runner orchestrates a run for every
+//! command.
+
+#![forbid(unsafe_code)]
 
 pub mod browser;
 pub mod checks;

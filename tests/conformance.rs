@@ -12,13 +12,14 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use libtest_mimic::{Arguments, Completion, Conclusion, Failed, Trial};
 use mcp_authz_harness::checks::{Check, catalogue, needs_of};
-use mcp_authz_harness::config::{StackArgs, expectations_dir};
+use mcp_authz_harness::config::StackArgs;
 use mcp_authz_harness::expectations::Expectations;
 use mcp_authz_harness::progress::Progress;
-use mcp_authz_harness::report::{CheckReport, Status};
-use mcp_authz_harness::runner;
+use mcp_authz_harness::report::Status;
+use mcp_authz_harness::runner::orchestrate::{self, Plan, Results};
+use mcp_authz_harness::runner::{self, INTERRUPTED, Interrupt};
 use mcp_authz_harness::session::Session;
 use mcp_authz_harness::stack::Backend;
 
@@ -63,58 +64,61 @@ fn main() -> ExitCode {
         Ok(o) => o,
         Err(e) => return fail_early(&format!("{e:#}")),
     };
-    let progress = Arc::new(Progress::new());
-    let session = match runtime.block_on(Session::start(&opts, progress, &report_dir)) {
-        Ok(s) => s,
-        Err(e) => return fail_early(&format!("the stack could not be brought up:\n{e}")),
-    };
-    install_signal_teardown(&runtime, &session, &report_dir);
-    let (expectations, problems) =
-        match runner::load_expectations(&session, &expectations_dir(), &all) {
-            Ok(ex) => {
-                let p = ex.problems.clone();
-                (ex, p)
-            }
-            Err(e) => (Expectations::default(), vec![format!("{e:#}")]),
+    let conclusion: Arc<Mutex<Option<Conclusion>>> = Arc::default();
+    let finished = runtime.block_on(async {
+        let interrupt = Interrupt::install();
+        let plan = Plan {
+            session: &opts,
+            checks: &selected,
+            report_dir: &report_dir,
+            progress: Arc::new(Progress::new()),
         };
-    let expectations = Arc::new(expectations);
-    let results = Arc::new(Mutex::new(Vec::<CheckReport>::new()));
-    let trials = all
-        .iter()
-        .map(|check| trial(*check, &runtime, &session, &expectations, &results))
-        .collect();
-    let started = std::time::Instant::now();
-    let conclusion = libtest_mimic::run(&args, trials);
-    session.progress.phase_done("checks", started.elapsed());
-    let results = std::mem::take(&mut *results.lock().unwrap_or_else(|e| e.into_inner()));
-    let failed = results.iter().any(|r| r.status.fails_run());
-    let logs = report_dir.join("logs");
-    let teardown = runtime.block_on(session.teardown(failed.then_some(logs.as_path())));
-    let mut report = runner::build_report(&session, results, teardown, problems);
-    session.progress.finish();
-    let kept = session.run.keep.then_some(session.run.dir.as_path());
-    if let Err(e) = report.write_and_scan(&report_dir, kept) {
-        eprintln!("error: {e:#}");
-        return ExitCode::FAILURE;
+        let handle = tokio::runtime::Handle::current();
+        let conclusion = conclusion.clone();
+        let execute = move |session: Arc<Session>, expectations: Arc<Expectations>, results| async move {
+            let trials = all
+                .iter()
+                .map(|check| trial(*check, &handle, &session, &expectations, &results))
+                .collect();
+            // libtest-mimic blocks its thread; the runtime keeps serving the checks.
+            let run = tokio::task::spawn_blocking(move || libtest_mimic::run(&args, trials));
+            if let Ok(c) = run.await {
+                *conclusion.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
+            }
+        };
+        orchestrate::run_catalogue(plan, &interrupt, execute).await
+    });
+    let finished = match finished {
+        Ok(f) => f,
+        Err(e) => return fail_early(&e.to_string()),
+    };
+    if let Some(e) = &finished.write_error {
+        eprintln!("error: {e}");
     }
-    print_run_summary(&report, &report_dir);
-    if report.failed() && !conclusion.has_failed() {
-        return ExitCode::FAILURE;
+    print_run_summary(&finished.report, &report_dir);
+    if finished.interrupted.is_some() {
+        // libtest's threads may still be in a check: leave without waiting for them.
+        std::process::exit(i32::from(INTERRUPTED));
     }
-    conclusion.exit_code()
+    let conclusion = conclusion.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match conclusion {
+        Some(c) if c.has_failed() => c.exit_code(),
+        Some(_) if finished.exit_code() == 0 => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    }
 }
 
 /// One trial: runs the check on the session's runtime and maps the final status to
 /// libtest's (xfail passes, skip is ignored with its reason, fail and xpass fail).
 fn trial(
     check: Check,
-    runtime: &tokio::runtime::Runtime,
+    handle: &tokio::runtime::Handle,
     session: &Arc<Session>,
     expectations: &Arc<Expectations>,
-    results: &Arc<Mutex<Vec<CheckReport>>>,
+    results: &Results,
 ) -> Trial {
     let (handle, session, expectations, results) = (
-        runtime.handle().clone(),
+        handle.clone(),
         session.clone(),
         expectations.clone(),
         results.clone(),
@@ -148,30 +152,6 @@ fn trial(
             }
         }
     })
-}
-
-/// On SIGINT/SIGTERM: tear down, write what is known, exit 130.
-fn install_signal_teardown(
-    runtime: &tokio::runtime::Runtime,
-    session: &Arc<Session>,
-    report_dir: &std::path::Path,
-) {
-    let session = session.clone();
-    let logs = report_dir.join("logs");
-    runtime.spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return;
-        };
-        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
-        eprintln!("signal received: tearing down (nothing will be left behind)");
-        let report = session.teardown(Some(&logs)).await;
-        eprintln!("teardown: {report:?}");
-        std::process::exit(130);
-    });
 }
 
 fn print_run_summary(report: &mcp_authz_harness::Report, dir: &std::path::Path) {

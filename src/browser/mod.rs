@@ -34,7 +34,9 @@ const CHROMIUM_FLAGS: &[&str] = &[
 /// The browsers of a session.
 pub struct Browser {
     webdriver: String,
-    chromium: String,
+    /// The local Chromium binary; `None` for a remote WebDriver, which uses its own
+    /// (and keeps each session's profile in a temporary directory of its own).
+    chromium: Option<String>,
     profiles_dir: PathBuf,
     evidence_dir: PathBuf,
     profiles: Mutex<HashMap<String, Arc<Mutex<Client>>>>,
@@ -43,7 +45,7 @@ pub struct Browser {
 impl Browser {
     pub fn new(
         webdriver: String,
-        chromium: String,
+        chromium: Option<String>,
         profiles_dir: PathBuf,
         evidence_dir: PathBuf,
     ) -> Self {
@@ -62,16 +64,18 @@ impl Browser {
         if let Some(p) = profiles.get(name) {
             return Ok(p.clone());
         }
-        let dir = self.profiles_dir.join(sanitize(name));
-        crate::stack::run::create_private_dir(&dir)?;
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
-        args.push(format!("--user-data-dir={}", dir.display()));
+        let mut options = serde_json::Map::new();
+        if let Some(binary) = &self.chromium {
+            let dir = self.profiles_dir.join(sanitize(name));
+            crate::stack::run::create_private_dir(&dir)?;
+            args.push(format!("--user-data-dir={}", dir.display()));
+            options.insert("binary".into(), json!(binary));
+        }
+        options.insert("args".into(), json!(args));
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({"binary": self.chromium, "args": args}),
-        );
+        caps.insert("goog:chromeOptions".into(), options.into());
         let mut builder = ClientBuilder::new(HttpConnector::new());
         builder.capabilities(caps);
         let client = tokio::time::timeout(

@@ -99,6 +99,14 @@ impl RedirectListener {
     }
 }
 
+impl RedirectListener {
+    /// Stops listening, freeing the port for another process (`up` hands its redirect
+    /// URI to the runs that use its stack).
+    pub fn close(&self) {
+        self.task.abort();
+    }
+}
+
 impl Drop for RedirectListener {
     fn drop(&mut self) {
         self.task.abort();

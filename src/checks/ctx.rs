@@ -10,7 +10,8 @@ use crate::evidence::Evidence;
 use crate::http::Http;
 use crate::keycloak::admin::AdminClient;
 use crate::oauth::discovery::ProviderMetadata;
-use crate::session::{DeployedRealm, McpServerState, RunningMcp, Session};
+use crate::session::{DeployedRealm, Session};
+use crate::stack::{HarnessClient, McpInstances, McpServerState, ResourceServer, RunningMcp};
 
 /// The context of one check run.
 pub struct CheckCtx {
@@ -115,44 +116,19 @@ impl CheckCtx {
         user: &'a str,
         timeout: std::time::Duration,
     ) -> anyhow::Result<crate::browser::login::Flow<'a>> {
-        let password = self.realm()?.user_password(user).ok_or_else(|| {
-            super::NotApplicable(format!(
-                "the realm file defines no user {user:?} with a password"
-            ))
-        })?;
-        let browser = self
-            .session
-            .browser
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("this session has no browser"))?;
-        Ok(crate::browser::login::Flow {
-            browser,
-            profile: user,
-            listener: &self.session.listener,
-            login: Some(crate::browser::login::Credentials {
-                username: user,
-                password,
-            }),
-            accept_consent: true,
-            label: self.check.id,
-            timeout,
-        })
+        self.realm()?;
+        self.session.user_flow(user, self.check.id, timeout)
     }
 
     /// The secret of a client the realm file defines ("not applicable" when it defines none).
     pub fn client_secret(&self, client_id: &str) -> anyhow::Result<crate::secret::Secret> {
-        self.realm()?.client_secret(client_id).ok_or_else(|| {
-            super::NotApplicable(format!(
-                "the realm file defines no client {client_id:?} with a secret"
-            ))
-            .into()
-        })
+        Ok(self.realm()?.require_client_secret(client_id)?)
     }
 
     /// The MCP server when it runs; otherwise the reason, for a skip (MCP-01 reports a
     /// server that failed to start, so other checks need not fail for it too).
     pub fn mcp_server(&self) -> Result<&RunningMcp, String> {
-        match &self.session.subjects.mcp {
+        match &self.session.stack.subjects.mcp {
             McpServerState::Running(m) => Ok(m),
             McpServerState::Failed { .. } => {
                 Err("the MCP server did not start (see MCP-01)".into())
@@ -160,5 +136,36 @@ impl CheckCtx {
             McpServerState::Unavailable(why) => Err(why.clone()),
             McpServerState::NotNeeded => Err("the session did not start the MCP server".into()),
         }
+    }
+
+    /// The resource server. Checks that call this declare `Need::ResourceServer`, so the
+    /// runner has already reported them unavailable where there is none.
+    pub fn resource_server(&self) -> anyhow::Result<&ResourceServer> {
+        self.session
+            .stack
+            .subjects
+            .resource_server
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no resource server runs (see RS-01)"))
+    }
+
+    /// Further MCP server instances. Checks that call this declare `Need::McpInstances`.
+    pub fn instances(&self) -> anyhow::Result<&McpInstances> {
+        self.session
+            .stack
+            .subjects
+            .instances
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("this stack starts no further MCP server instances"))
+    }
+
+    /// The harness's client at the MCP server's authorization proxy.
+    pub fn harness_client(&self) -> anyhow::Result<&HarnessClient> {
+        self.session
+            .stack
+            .subjects
+            .harness_client
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no MCP server: the harness has no client at its proxy"))
     }
 }

@@ -121,7 +121,7 @@ pub const CHECKS: &[Check] = &[
     ),
 ];
 
-const MCP: &str = super::realm::MCP_CLIENT;
+const MCP: &str = crate::keycloak::realm::MCP_SERVER_CLIENT;
 
 /// Alice's access token (openid), from the session's browser-backed cache.
 async fn alice(ctx: &CheckCtx) -> anyhow::Result<Secret> {

@@ -3,16 +3,9 @@
 //! specification 2025-06-18. Nothing here knows the release: scope names and the
 //! authorization servers come from the live server's metadata.
 //!
-//! Still to come with user tokens (the PKCE issue's session service), each a new ID:
-//! an expired token, a token for another audience and one from a foreign issuer with a
-//! valid signature (401 + challenge, as MCP-04); the scope map derived live by
-//! leave-one-out and pinned by snapshot; enforcement of tool scopes on `tools/call`
-//! after provisioning through the stand-in's Login Flow v2, and provisioning bound to
-//! the caller; a token with an empty `scope` claim; `elicitation/create` sent to a
-//! client that declared no elicitation capability (the client in `crate::mcp` already
-//! records it); the proxy's `/oauth/token` (wrong verifier, reused code) and its own
-//! code flow toward Keycloak (PKCE or nonce); and `ENABLE_DCR=true` accepting an
-//! unregistered client id.
+//! With user tokens (from Keycloak's login page) it goes on to what the server does with
+//! them: the scope map derived live, enforcement after provisioning, tokens it must refuse,
+//! its proxy's code flow, and a second configuration with `ENABLE_DCR=true`.
 
 mod enforcement;
 mod open_proxy;
@@ -29,11 +22,18 @@ use crate::http::Response;
 use crate::mcp::{ProtectedResourceMetadata, challenge, prm};
 use crate::oauth::discovery::ProviderMetadata;
 use crate::secret::{Secret, SecretKind};
-use crate::session::McpServerState;
+use crate::stack::McpServerState;
 
 const NEEDS: &[Need] = &[Need::McpServer, Need::ResourceServer];
 /// Checks with user tokens also need the browser (tokens come from Keycloak's login page).
 const USER_NEEDS: &[Need] = &[Need::McpServer, Need::ResourceServer, Need::Browser];
+/// MCP-21 starts a second configuration of the server next to the first.
+const INSTANCE_NEEDS: &[Need] = &[
+    Need::McpServer,
+    Need::ResourceServer,
+    Need::Browser,
+    Need::McpInstances,
+];
 
 const fn mcp_user_check(
     id: &'static str,
@@ -207,17 +207,20 @@ pub const CHECKS: &[Check] = &[
         Subject::McpServer,
         check_fn!(proxy_flow::code_injection),
     ),
-    mcp_user_check(
-        "MCP-21",
-        "with ENABLE_DCR=true the proxy still refuses a client id nobody registered",
-        "RFC7591-3; RFC9700-4.1; MCP-authz-2025-06-18-DCR",
-        Subject::McpServer,
-        check_fn!(open_proxy::unregistered_client),
-    ),
+    Check {
+        needs: INSTANCE_NEEDS,
+        ..mcp_check(
+            "MCP-21",
+            "with ENABLE_DCR=true the proxy still refuses a client id nobody registered",
+            "RFC7591-3; RFC9700-4.1; MCP-authz-2025-06-18-DCR",
+            Subject::McpServer,
+            check_fn!(open_proxy::unregistered_client),
+        )
+    },
 ];
 
 async fn starts(ctx: &CheckCtx) -> CheckResult {
-    let mcp = match &ctx.session.subjects.mcp {
+    let mcp = match &ctx.session.stack.subjects.mcp {
         McpServerState::Running(m) => m,
         McpServerState::Failed { message, log } => {
             if let Some(log) = log {
@@ -233,14 +236,14 @@ async fn starts(ctx: &CheckCtx) -> CheckResult {
     if !mcp.argv.is_empty() {
         ctx.note(format!("started as: {}", mcp.argv.join(" ")));
     }
-    let url = format!("{}/health/live", mcp.endpoint.base_url);
+    let url = format!("{}/health/live", mcp.base_url);
     let resp = ctx.http().get(&url).send().await?;
     ensure!(resp.status == 200, "GET {url}: {}", resp.summary());
     pass(format!(
         "{} {} answers /health/live at {} (discovery against {} done)",
-        crate::stack::native::mcp_server::PACKAGE,
-        mcp.endpoint.version,
-        mcp.endpoint.base_url,
+        crate::mcp::REFERENCE_PACKAGE,
+        mcp.version,
+        mcp.base_url,
         ctx.realm()?.issuer()
     ))
 }
@@ -258,7 +261,7 @@ async fn realm_has_scopes(ctx: &CheckCtx) -> CheckResult {
                 .for_each(|x| ctx.evidence.record(x));
         }
     }
-    let alignment = match &ctx.session.subjects.alignment {
+    let alignment = match &ctx.session.alignment {
         None => return skip("the session made no scope comparison"),
         Some(Err(e)) => bail!("comparing the MCP server's scopes with the realm failed: {e}"),
         Some(Ok(a)) => a,
@@ -273,7 +276,7 @@ async fn realm_has_scopes(ctx: &CheckCtx) -> CheckResult {
     if !alignment.not_offered.is_empty() {
         problems.push(format!(
             "{} does not offer {} (attached for this run)",
-            crate::session::MCP_SERVER_CLIENT,
+            crate::keycloak::realm::MCP_SERVER_CLIENT,
             alignment.not_offered.join(", ")
         ));
     }
@@ -283,7 +286,7 @@ async fn realm_has_scopes(ctx: &CheckCtx) -> CheckResult {
         alignment.wanted().len(),
         alignment.listed.len(),
         alignment.requested.len(),
-        crate::session::MCP_SERVER_CLIENT
+        crate::keycloak::realm::MCP_SERVER_CLIENT
     ))
 }
 
@@ -293,9 +296,9 @@ async fn no_token(ctx: &CheckCtx) -> CheckResult {
         Err(why) => return skip(why),
     };
     ctx.step("initialize without a token");
-    let resp = initialize(ctx, &mcp.endpoint.mcp_url(), None).await?;
+    let resp = initialize(ctx, &mcp.mcp_url(), None).await?;
     let (_, meta_url, error) = bearer_challenge(&resp)?;
-    resolves_to_metadata(ctx, &meta_url, &mcp.endpoint.mcp_url()).await?;
+    resolves_to_metadata(ctx, &meta_url, &mcp.mcp_url()).await?;
     let note = match error {
         // RFC 6750 §3: a request without credentials SHOULD NOT get an error code.
         Some(e) => format!(
@@ -306,7 +309,7 @@ async fn no_token(ctx: &CheckCtx) -> CheckResult {
     };
     pass(format!(
         "401 with a Bearer challenge; resource_metadata {meta_url} serves metadata for {}{note}",
-        mcp.endpoint.mcp_url()
+        mcp.mcp_url()
     ))
 }
 
@@ -317,20 +320,20 @@ async fn garbage_token(ctx: &CheckCtx) -> CheckResult {
     };
     let realm = ctx.realm()?;
     let opaque = Secret::generate(SecretKind::Token, 24);
-    let forged = forged_jwt(&realm.issuer(), &mcp.endpoint.base_url);
+    let forged = forged_jwt(&realm.issuer(), &mcp.base_url);
     let mut seen = Vec::new();
     for (what, token) in [
         ("an opaque random token", opaque),
         ("a JWT with a bad signature", forged),
     ] {
         ctx.step(format!("initialize with {what}"));
-        let resp = initialize(ctx, &mcp.endpoint.mcp_url(), Some(&token)).await?;
+        let resp = initialize(ctx, &mcp.mcp_url(), Some(&token)).await?;
         let (_, meta_url, error) = bearer_challenge(&resp).with_context(|| what.to_owned())?;
         ensure!(
             error.as_deref() == Some("invalid_token"),
             "{what}: the challenge's error is {error:?}, expected \"invalid_token\" (RFC 6750 §3.1)"
         );
-        resolves_to_metadata(ctx, &meta_url, &mcp.endpoint.mcp_url()).await?;
+        resolves_to_metadata(ctx, &meta_url, &mcp.mcp_url()).await?;
         seen.push(what);
     }
     pass(format!(
@@ -344,9 +347,9 @@ async fn metadata(ctx: &CheckCtx) -> CheckResult {
         Ok(m) => m,
         Err(why) => return skip(why),
     };
-    let want = mcp.endpoint.mcp_url();
+    let want = mcp.mcp_url();
     let mut servers = Vec::new();
-    for url in prm::well_known_urls(&mcp.endpoint.base_url) {
+    for url in prm::well_known_urls(&mcp.base_url) {
         ctx.step(format!("GET {url}"));
         let meta = ProtectedResourceMetadata::fetch(ctx.http(), &url).await?;
         ensure!(

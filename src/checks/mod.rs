@@ -20,6 +20,8 @@ mod token;
 use std::future::Future;
 use std::pin::Pin;
 
+pub use crate::session::NotApplicable;
+pub use crate::stack::Need;
 pub use ctx::CheckCtx;
 
 /// The areas of the catalogue, in report order.
@@ -83,14 +85,6 @@ impl Subject {
     }
 }
 
-/// Components a check needs running, beyond Keycloak (always started).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Need {
-    Browser,
-    McpServer,
-    ResourceServer,
-}
-
 /// What a check concluded.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Verdict {
@@ -147,13 +141,6 @@ macro_rules! check_fn {
     }};
 }
 
-/// A check cannot run on this realm: something it needs is not there (a client, a user).
-/// The runner records it as a skip saying "not applicable"; `validate-realm` keeps such
-/// checks apart from regressions.
-#[derive(Debug, thiserror::Error)]
-#[error("not applicable: {0}")]
-pub struct NotApplicable(pub String);
-
 /// Passes with a message.
 pub fn pass(msg: impl Into<String>) -> CheckResult {
     Ok(Verdict::Pass(msg.into()))
@@ -196,11 +183,7 @@ pub fn catalogue_markdown() -> String {
             area.name()
         ));
         for c in checks {
-            let needs: Vec<String> = c
-                .needs
-                .iter()
-                .map(|n| format!("{n:?}").to_lowercase())
-                .collect();
+            let needs: Vec<&str> = c.needs.iter().map(|n| n.name()).collect();
             md.push_str(&format!(
                 "| {} | {} | {} | {} | {} |\n",
                 c.id,

@@ -190,7 +190,7 @@ async fn public_success(ctx: &CheckCtx) -> CheckResult {
 async fn confidential_success(ctx: &CheckCtx) -> CheckResult {
     let meta = ctx.discovery().await?;
     let keys = ctx.jwks(&meta).await?;
-    let client_id = super::realm::MCP_CLIENT;
+    let client_id = crate::keycloak::realm::MCP_SERVER_CLIENT;
     let secret = ctx.client_secret(client_id)?;
     let (callback, pkce, nonce) = flows::code(ctx, &meta, USER, client_id, SCOPE).await?;
     let redirect = ctx.session.listener.redirect_uri();
@@ -357,8 +357,8 @@ async fn code_reuse(ctx: &CheckCtx) -> CheckResult {
     );
     ctx.step("are the tokens of the first redemption revoked? (RFC 6749 §4.1.2 SHOULD)");
     let (secret, introspector) = (
-        ctx.client_secret(super::realm::MCP_CLIENT)?,
-        super::realm::MCP_CLIENT,
+        ctx.client_secret(crate::keycloak::realm::MCP_SERVER_CLIENT)?,
+        crate::keycloak::realm::MCP_SERVER_CLIENT,
     );
     let endpoint = meta
         .introspection_endpoint

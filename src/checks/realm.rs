@@ -4,6 +4,7 @@
 use super::{Area, Check, CheckCtx, CheckResult, Subject, pass, skip};
 use crate::check_fn;
 use crate::keycloak::diff::{self, Mismatch};
+use crate::keycloak::realm::MCP_SERVER_CLIENT;
 use crate::oauth::discovery::TOKEN_EXCHANGE_GRANT;
 use crate::oauth::{jwt, token};
 use crate::session::RealmSource;
@@ -56,9 +57,6 @@ pub const CHECKS: &[Check] = &[
         run: check_fn!(service_account_token),
     },
 ];
-
-/// The MCP server's client in the baseline realm.
-pub const MCP_CLIENT: &str = "nextcloud-mcp-server";
 
 async fn imports(ctx: &CheckCtx) -> CheckResult {
     let realm = &ctx.session.realm;
@@ -166,11 +164,11 @@ async fn jwks(ctx: &CheckCtx) -> CheckResult {
         keys.keys.len()
     );
     ctx.step("obtain a fresh token (client_credentials) and validate it against the JWKS");
-    let secret = ctx.client_secret(MCP_CLIENT)?;
+    let secret = ctx.client_secret(MCP_SERVER_CLIENT)?;
     let tokens = token::client_credentials(
         ctx.http(),
         meta.token_endpoint()?,
-        MCP_CLIENT,
+        MCP_SERVER_CLIENT,
         &secret,
         None,
     )
@@ -223,16 +221,18 @@ async fn file_is_subset_of_live(ctx: &CheckCtx) -> CheckResult {
 }
 
 async fn service_account_token(ctx: &CheckCtx) -> CheckResult {
-    let secret = ctx.client_secret(MCP_CLIENT)?;
-    let (tokens, claims) = ctx.verified_client_credentials(MCP_CLIENT, &secret).await?;
+    let secret = ctx.client_secret(MCP_SERVER_CLIENT)?;
+    let (tokens, claims) = ctx
+        .verified_client_credentials(MCP_SERVER_CLIENT, &secret)
+        .await?;
     ensure!(
         tokens.token_type.eq_ignore_ascii_case("bearer"),
         "token_type is {:?}, expected Bearer",
         tokens.token_type
     );
     ensure!(
-        claims["azp"] == MCP_CLIENT,
-        "azp is {}, expected {MCP_CLIENT}",
+        claims["azp"] == MCP_SERVER_CLIENT,
+        "azp is {}, expected {MCP_SERVER_CLIENT}",
         claims["azp"]
     );
     ensure!(
@@ -246,7 +246,7 @@ async fn service_account_token(ctx: &CheckCtx) -> CheckResult {
         "the fresh token is already expired (exp {exp}, now {now})"
     );
     pass(format!(
-        "signature, iss, exp (in {}s) and azp {MCP_CLIENT} validate",
+        "signature, iss, exp (in {}s) and azp {MCP_SERVER_CLIENT} validate",
         exp - now
     ))
 }

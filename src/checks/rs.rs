@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 use super::{Area, Check, CheckCtx, CheckResult, Need, Subject, pass, skip};
 use crate::check_fn;
 use crate::http::Response;
-use crate::nextcloud::user_id_for_sub;
 use crate::oauth::token::{self, ACCESS_TOKEN_TYPE, Exchange};
 use crate::oauth::{forge, jwt};
 use crate::secret::Secret;
@@ -107,21 +106,10 @@ pub const CHECKS: &[Check] = &[
     ),
 ];
 
-/// The resource server's base URL, or why there is none.
-fn base(ctx: &CheckCtx) -> Result<String, String> {
-    ctx.session
-        .subjects
-        .stand_in_url()
-        .ok_or_else(|| "no resource server runs in this backend".to_owned())
-}
-
-macro_rules! base_or_skip {
-    ($ctx:expr) => {
-        match base($ctx) {
-            Ok(b) => b,
-            Err(why) => return skip(why),
-        }
-    };
+/// The resource server's base URL (every RS check needs one, so the runner reports the
+/// check unavailable where there is none).
+fn base(ctx: &CheckCtx) -> anyhow::Result<String> {
+    Ok(ctx.resource_server()?.base_url.clone())
 }
 
 /// `GET /ocs/v2.php/cloud/user?format=json` with `token` as bearer.
@@ -175,7 +163,7 @@ async fn expect_accepted(
 }
 
 /// Alice's token exchanged by the MCP server for `audience`.
-async fn exchanged(ctx: &CheckCtx, audience: &str) -> anyhow::Result<Secret> {
+pub(super) async fn exchanged(ctx: &CheckCtx, audience: &str) -> anyhow::Result<Secret> {
     ctx.step("alice's token (browser), exchanged by nextcloud-mcp-server");
     let subject = ctx
         .session
@@ -183,7 +171,7 @@ async fn exchanged(ctx: &CheckCtx, audience: &str) -> anyhow::Result<Secret> {
         .await?
         .access_token;
     let meta = ctx.discovery().await?;
-    let mcp = super::realm::MCP_CLIENT;
+    let mcp = crate::keycloak::realm::MCP_SERVER_CLIENT;
     let x = Exchange {
         subject_token: Some(subject.expose()),
         subject_token_type: Some(ACCESS_TOKEN_TYPE),
@@ -203,14 +191,14 @@ async fn exchanged(ctx: &CheckCtx, audience: &str) -> anyhow::Result<Secret> {
 }
 
 async fn exchanged_accepted(ctx: &CheckCtx) -> CheckResult {
-    let base = base_or_skip!(ctx);
+    let base = base(ctx)?;
     let t = exchanged(ctx, "nextcloud").await?;
     let (_, claims) = jwt::peek(t.expose())?;
     let sub = claims["sub"]
         .as_str()
         .context("the exchanged token has no sub")?;
     let data = expect_accepted(ctx, &base, &t, "the exchanged token").await?;
-    let want = user_id_for_sub(1, sub);
+    let want = ctx.resource_server()?.user_id(sub);
     ensure!(
         data["id"] == want.as_str(),
         "cloud/user names {}, expected {want} (user_oidc's id for sub {sub})",
@@ -223,7 +211,7 @@ async fn exchanged_accepted(ctx: &CheckCtx) -> CheckResult {
 }
 
 async fn other_audience(ctx: &CheckCtx) -> CheckResult {
-    let base = base_or_skip!(ctx);
+    let base = base(ctx)?;
     let t = exchanged(ctx, "nextcloud-mcp-server").await?;
     let (_, claims) = jwt::peek(t.expose())?;
     ensure!(
@@ -247,7 +235,7 @@ async fn service_client(ctx: &CheckCtx, purpose: &str, extra: Value) -> anyhow::
 }
 
 async fn expired(ctx: &CheckCtx) -> CheckResult {
-    let base = base_or_skip!(ctx);
+    let base = base(ctx)?;
     let t = super::admin_clients::expired_token(ctx, "rs-short-lived").await?;
     expect_refused(ctx, &base, &t, "an expired token").await
 }
@@ -268,7 +256,7 @@ async fn control(ctx: &CheckCtx, base: &str) -> anyhow::Result<(Value, jsonwebto
 }
 
 async fn wrong_key(ctx: &CheckCtx) -> CheckResult {
-    let base = base_or_skip!(ctx);
+    let base = base(ctx)?;
     let (claims, jwk) = control(ctx, &base).await?;
     let kid = jwk.common.key_id.clone().unwrap_or_default();
     let forged = forge::ForgeKey::generate()?.sign(&claims, &kid)?;
@@ -282,7 +270,7 @@ async fn wrong_key(ctx: &CheckCtx) -> CheckResult {
 }
 
 async fn alg_none(ctx: &CheckCtx) -> CheckResult {
-    let base = base_or_skip!(ctx);
+    let base = base(ctx)?;
     let (claims, _) = control(ctx, &base).await?;
     expect_refused(
         ctx,
@@ -294,7 +282,7 @@ async fn alg_none(ctx: &CheckCtx) -> CheckResult {
 }
 
 async fn hs256_confusion(ctx: &CheckCtx) -> CheckResult {
-    let base = base_or_skip!(ctx);
+    let base = base(ctx)?;
     let (claims, jwk) = control(ctx, &base).await?;
     expect_refused(
         ctx,
@@ -306,14 +294,14 @@ async fn hs256_confusion(ctx: &CheckCtx) -> CheckResult {
 }
 
 async fn unknown_kid(ctx: &CheckCtx) -> CheckResult {
-    let base = base_or_skip!(ctx);
+    let base = base(ctx)?;
     let (claims, _) = control(ctx, &base).await?;
     let forged = forge::ForgeKey::generate()?.sign(&claims, "unknown-kid-mcp-authz-harness")?;
     expect_refused(ctx, &base, &forged, "the same claims under an unknown kid").await
 }
 
 async fn wrong_issuer(ctx: &CheckCtx) -> CheckResult {
-    let base = base_or_skip!(ctx);
+    let base = base(ctx)?;
     // Keycloak takes the issuer from the request host: the same realm and key reached as
     // `localhost` issue a token with another `iss` and a valid signature.
     let realm = ctx.realm()?;
@@ -324,7 +312,7 @@ async fn wrong_issuer(ctx: &CheckCtx) -> CheckResult {
         realm.issuer()
     );
     ctx.step(format!("client_credentials at {foreign}"));
-    let mcp = super::realm::MCP_CLIENT;
+    let mcp = crate::keycloak::realm::MCP_SERVER_CLIENT;
     let t = token::client_credentials(
         ctx.http(),
         &format!("{foreign}/protocol/openid-connect/token"),
@@ -355,7 +343,7 @@ async fn wrong_issuer(ctx: &CheckCtx) -> CheckResult {
 }
 
 async fn missing_sub(ctx: &CheckCtx) -> CheckResult {
-    let base = base_or_skip!(ctx);
+    let base = base(ctx)?;
     // Since Keycloak 25 `sub` comes from the `basic` scope: a user token of a client
     // without it should carry none (a service-account token always does).
     let rep = json!({
@@ -393,7 +381,7 @@ async fn missing_sub(ctx: &CheckCtx) -> CheckResult {
 }
 
 async fn missing_aud(ctx: &CheckCtx) -> CheckResult {
-    let base = base_or_skip!(ctx);
+    let base = base(ctx)?;
     let t = service_client(
         ctx,
         "no-aud",

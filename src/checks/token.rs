@@ -87,7 +87,7 @@ async fn introspect(
         .introspection_endpoint
         .as_deref()
         .context("no introspection_endpoint")?;
-    let client = super::realm::MCP_CLIENT;
+    let client = crate::keycloak::realm::MCP_SERVER_CLIENT;
     let secret = ctx.client_secret(client)?;
     Ok(token::introspect(ctx.http(), endpoint, client, &secret, t)
         .await?

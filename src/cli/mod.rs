@@ -3,7 +3,6 @@
 mod doctor;
 mod repro;
 mod run;
-pub(crate) mod signals;
 mod sweep;
 mod up;
 mod validate;

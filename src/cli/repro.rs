@@ -4,12 +4,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use super::ImpersonationArgs;
-use super::signals::{INTERRUPTED, next_signal};
 use crate::progress::Progress;
 use crate::repro::{self, ImpersonationOptions, Outcome};
+use crate::runner::{INTERRUPTED, Interrupt};
 use crate::stack::process::processes_with_marker;
 use crate::stack::run::RunContext;
 
@@ -47,25 +45,10 @@ pub async fn impersonation(args: ImpersonationArgs) -> u8 {
         boot_timeout: Duration::from_secs(args.boot_timeout),
         command_line: command_line(),
     };
-    let (tx, rx) = watch::channel(None);
-    let on_signal = {
-        let runs = runs.clone();
-        tokio::spawn(async move {
-            let sig = next_signal().await;
-            eprintln!("{sig}: stopping Keycloak and cleaning up (send it again to abort at once)");
-            let _ = tx.send(Some(sig));
-            next_signal().await;
-            eprintln!("second signal: aborting; the watchdog removes what is left");
-            for r in &runs {
-                r.abort();
-            }
-            std::process::exit(i32::from(INTERRUPTED));
-        })
-    };
-    let progress = Progress::new();
-    let outcome = repro::impersonation([&runs[0], &runs[1]], &opts, &progress, rx).await;
+    let interrupt = Interrupt::install();
+    let progress = Arc::new(Progress::new());
+    let outcome = repro::impersonation([&runs[0], &runs[1]], &opts, &progress, &interrupt).await;
     progress.finish();
-    on_signal.abort();
     let left = teardown(&runs);
     let results = match outcome {
         Outcome::Interrupted(sig) => {

@@ -1,15 +1,13 @@
 //! `run`: the catalogue against a fresh stack, with reports and the contract's exit codes.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::RunArgs;
-use super::signals::{INTERRUPTED, next_signal};
 use crate::checks::{Check, Selection, catalogue, needs_of};
 use crate::progress::Progress;
-use crate::report::{CheckReport, Status};
-use crate::runner;
-use crate::session::Session;
+use crate::runner::Interrupt;
+use crate::runner::orchestrate::{self, Plan};
 
 pub async fn run(args: RunArgs) -> u8 {
     let all = catalogue();
@@ -38,95 +36,28 @@ pub async fn run(args: RunArgs) -> u8 {
             return 2;
         }
     };
-    let progress = Arc::new(Progress::new());
-    let session = tokio::select! {
-        s = Session::start(&opts, progress.clone(), &args.report_dir) => s,
-        sig = next_signal() => {
-            eprintln!("{sig} while bringing the stack up; stopped, nothing left behind");
-            return INTERRUPTED;
-        }
+    let interrupt = Interrupt::install();
+    let plan = Plan {
+        session: &opts,
+        checks: &selected,
+        report_dir: &args.report_dir,
+        progress: Arc::new(Progress::new()),
     };
-    let session = match session {
-        Ok(s) => s,
-        Err(e) => {
-            progress.finish();
-            eprintln!("error: the stack could not be brought up:\n{e}");
-            if !e.logs.is_empty() {
-                eprintln!(
-                    "component logs copied to {}",
-                    args.report_dir.join("logs").display()
-                );
-            }
-            return 2;
-        }
-    };
-    let (expectations, mut problems) =
-        match runner::load_expectations(&session, &crate::config::expectations_dir(), &all) {
-            Ok(ex) => {
-                let p = ex.problems.clone();
-                (ex, p)
-            }
-            Err(e) => (Default::default(), vec![format!("{e:#}")]),
-        };
-    let results = Mutex::new(Vec::<CheckReport>::new());
     let timeout = Duration::from_secs(args.check_timeout);
-    let checks = runner::run_checks(
-        &session,
-        &selected,
-        &expectations,
-        args.jobs,
-        timeout,
-        &results,
-        "",
-    );
-    let started = std::time::Instant::now();
-    let interrupted = tokio::select! {
-        _ = checks => None,
-        sig = next_signal() => Some(sig),
-    };
-    progress.phase_done("checks", started.elapsed());
-    let mut results = std::mem::take(&mut *results.lock().unwrap_or_else(|e| e.into_inner()));
-    if let Some(sig) = interrupted {
-        progress.println(&format!(
-            "{sig}: stopping the checks and tearing down (send it again to abort at once)"
-        ));
-        problems.push(format!("interrupted by {sig}"));
-        let unfinished: Vec<&Check> = selected
-            .iter()
-            .filter(|c| !results.iter().any(|r| r.id == c.id))
-            .collect();
-        for c in unfinished {
-            results.push(runner::not_run(
-                c,
-                Status::Skip,
-                &format!("not finished: the run was interrupted by {sig}"),
-            ));
+    let execute = orchestrate::concurrently(&selected, args.jobs, timeout);
+    let finished = match orchestrate::run_catalogue(plan, &interrupt, execute).await {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
         }
-        let s = session.clone();
-        tokio::spawn(async move {
-            next_signal().await;
-            eprintln!("second signal: aborting teardown; the watchdog removes what is left");
-            s.run.abort();
-            std::process::exit(i32::from(INTERRUPTED));
-        });
+    };
+    if let Some(e) = &finished.write_error {
+        eprintln!("error: {e}");
     }
-    let failed = results.iter().any(|r| r.status.fails_run()) || interrupted.is_some();
-    let logs_dir = args.report_dir.join("logs");
-    let teardown = session.teardown(failed.then_some(logs_dir.as_path())).await;
-    let mut report = runner::build_report(&session, results, teardown, problems);
-    progress.finish();
-    let kept = session.run.keep.then_some(session.run.dir.as_path());
-    if let Err(e) = report.write_and_scan(&args.report_dir, kept) {
-        eprintln!("error: {e:#}");
-        return 1;
-    }
-    print!("{}", crate::report::render_terminal(&report));
+    print!("{}", crate::report::render_terminal(&finished.report));
     println!("reports: {}", args.report_dir.display());
-    match (interrupted, report.failed()) {
-        (Some(_), _) => INTERRUPTED,
-        (None, true) => 1,
-        (None, false) => 0,
-    }
+    finished.exit_code()
 }
 
 fn select(args: &RunArgs, all: &[Check]) -> Result<Vec<Check>, String> {

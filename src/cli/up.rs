@@ -1,4 +1,5 @@
-//! `up`: the stack for manual debugging, described in `stack.json`, until Ctrl-C.
+//! `up`: the stack for manual debugging and for `run --backend external --stack`,
+//! described in `stack.json`, until Ctrl-C.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -6,9 +7,10 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::UpArgs;
-use super::signals::{INTERRUPTED, next_signal};
 use crate::checks::{catalogue, needs_of};
 use crate::progress::Progress;
+use crate::runner::Interrupt;
+use crate::runner::orchestrate;
 use crate::session::Session;
 
 pub async fn up(args: UpArgs) -> u8 {
@@ -19,33 +21,34 @@ pub async fn up(args: UpArgs) -> u8 {
             return 2;
         }
     };
+    let interrupt = Interrupt::install();
     let progress = Arc::new(Progress::new());
     let report_dir = crate::config::default_report_dir();
-    let session = tokio::select! {
-        s = Session::start(&opts, progress.clone(), &report_dir) => s,
-        _ = next_signal() => return INTERRUPTED,
-    };
+    let session = orchestrate::start(&opts, progress.clone(), &report_dir, &interrupt).await;
+    progress.finish();
     let session = match session {
         Ok(s) => s,
         Err(e) => {
-            progress.finish();
-            eprintln!("error: the stack could not be brought up:\n{e}");
-            return 2;
+            eprintln!("error: {e}");
+            return e.exit_code();
         }
     };
-    progress.finish();
+    // The MCP server allows the session's redirect URI: free its port for the runs that
+    // use this stack (`run --backend external --stack`), which listen there instead.
+    session.listener.close();
     let path = session.run.path("stack.json");
     match write_stack_json(&session, &path) {
         Ok(()) => {
             println!("{}", path.display());
             eprintln!(
-                "stack is up; its description (with credentials, mode 0600) is in the file above. Ctrl-C to stop."
+                "stack is up; its description (with credentials, mode 0600) is in the file above. \
+                 Run checks against it with `run --backend external --stack {}`. Ctrl-C to stop.",
+                path.display()
             );
         }
         Err(e) => eprintln!("error: writing {}: {e:#}", path.display()),
     }
-    let sig = next_signal().await;
-    eprintln!("{sig}: tearing down");
+    interrupt.cancelled().await;
     let report = session.teardown(None).await;
     if report.is_clean() {
         0
@@ -55,11 +58,13 @@ pub async fn up(args: UpArgs) -> u8 {
     }
 }
 
-/// The contract's `stack.json`: URLs, realm, admin user and password (mode 0600).
+/// The contract's `stack.json`: URLs, realm, admin user and password (mode 0600), and
+/// what `run --backend external --stack` needs to use this stack as the native run does.
 fn write_stack_json(session: &Session, path: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let kc = &session.stack.keycloak;
     let realm = &session.realm;
+    let subjects = &session.stack.subjects;
     let users: serde_json::Map<String, serde_json::Value> = realm.file.json["users"]
         .as_array()
         .into_iter()
@@ -71,6 +76,12 @@ fn write_stack_json(session: &Session, path: &std::path::Path) -> anyhow::Result
                 .map(|p| (name.to_owned(), json!(p.expose())))
         })
         .collect();
+    let mcp = match &subjects.mcp {
+        crate::stack::McpServerState::Running(m) => {
+            Some(json!({"url": m.mcp_url(), "base_url": m.base_url, "version": m.version}))
+        }
+        _ => None,
+    };
     let doc = json!({
         "run_id": session.run.id,
         "run_dir": session.run.dir,
@@ -88,12 +99,16 @@ fn write_stack_json(session: &Session, path: &std::path::Path) -> anyhow::Result
             "users": users,
         },
         "components": session.components().into_iter().collect::<std::collections::BTreeMap<_, _>>(),
-        "mcp": session.stack.mcp.as_ref().map(|m| json!({"url": m.mcp_url(), "base_url": m.base_url, "version": m.version})),
-        "harness_mcp_client": {
-            "client_id": session.subjects.harness_client.client_id,
-            "redirect_uri": session.subjects.harness_client.redirect_uri,
-        },
-        "resource_server": session.subjects.stand_in_url(),
+        "mcp": mcp,
+        "harness_mcp_client": subjects.harness_client.as_ref().map(|h| json!({
+            "client_id": h.client_id,
+            "redirect_uri": h.redirect_uri,
+        })),
+        "resource_server": subjects.resource_server.as_ref().map(|rs| json!({
+            "url": rs.base_url,
+            "version": rs.version,
+            "uid_mapping": rs.uid_mapping.setting(),
+        })),
     });
     let mut f = std::fs::OpenOptions::new()
         .write(true)

@@ -17,10 +17,13 @@ use crate::checks::Check;
 use crate::config::{DEFAULT_KEYCLOAK_VERSION, StackArgs};
 use crate::http::{DEFAULT_TIMEOUT, Http};
 use crate::keycloak::lint::report::ValidationReport;
-use crate::keycloak::lint::{DEFAULT_MCP_CLIENT, LintOptions, lint};
+use crate::keycloak::lint::{LintOptions, lint};
 use crate::keycloak::model::Realm;
+use crate::keycloak::realm::MCP_SERVER_CLIENT;
 use crate::keycloak::realm::RealmFile;
-use crate::validate::{Change, Interrupted, LiveDetails, LiveOptions};
+use crate::runner::INTERRUPTED;
+use crate::runner::orchestrate::StartError;
+use crate::validate::{Change, LiveDetails, LiveOptions};
 
 /// `validate-realm`'s flags.
 #[derive(clap::Args)]
@@ -39,7 +42,7 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub mcp_url: Option<String>,
     /// The clientId of the MCP server's own client (LINT-07).
-    #[arg(long, default_value = DEFAULT_MCP_CLIENT)]
+    #[arg(long, default_value = MCP_SERVER_CLIENT)]
     pub mcp_client: String,
     /// The Keycloak version the live diff runs against.
     #[arg(long, env = "KEYCLOAK_VERSION", default_value = DEFAULT_KEYCLOAK_VERSION)]
@@ -90,8 +93,8 @@ pub async fn validate(args: ValidateArgs) -> u8 {
         }
         Err(e) => {
             eprintln!("error: {e:#}");
-            match e.downcast_ref::<Interrupted>() {
-                Some(_) => Interrupted::EXIT_STATUS,
+            match e.downcast_ref::<StartError>() {
+                Some(start) => start.exit_code(),
                 None => 2,
             }
         }
@@ -106,7 +109,7 @@ fn exit_status(report: &ValidationReport) -> u8 {
         .as_ref()
         .is_some_and(|l| l.interrupted.is_some())
     {
-        Interrupted::EXIT_STATUS
+        INTERRUPTED
     } else {
         u8::from(report.fails())
     }

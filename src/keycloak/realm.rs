@@ -18,6 +18,14 @@ use crate::secret::{Secret, SecretKind};
 /// The harness's placeholder prefix.
 pub const PLACEHOLDER_PREFIX: &str = "MCP_HARNESS_";
 
+/// The MCP server's own confidential client in the baseline realm (and the audience its
+/// tokens carry for the MCP server).
+pub const MCP_SERVER_CLIENT: &str = "nextcloud-mcp-server";
+
+/// The resource server's client in the baseline realm: user_oidc's provider client id,
+/// which a token's `aud` must name for Nextcloud to accept it.
+pub const RESOURCE_SERVER_CLIENT: &str = "nextcloud";
+
 const BUILTIN_ORIGIN: &str = "keycloak/realm-export.json (built in)";
 
 /// The baseline realm shipped with the harness.

@@ -15,3 +15,6 @@ pub use client::{
 };
 pub use prm::ProtectedResourceMetadata;
 pub use scopes::ScopeAlignment;
+
+/// The reference MCP server's package on PyPI (and the name its images carry).
+pub const REFERENCE_PACKAGE: &str = "nextcloud-mcp-server";

@@ -18,15 +18,18 @@ mod tests;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use anyhow::Context;
-use tokio::sync::watch;
 
 use crate::http::{DEFAULT_TIMEOUT, Http};
 use crate::keycloak::admin::AdminClient;
 use crate::progress::Progress;
-use crate::stack::native::keycloak::{self as native_kc, NativeKeycloak};
+use crate::runner::Interrupt;
 use crate::stack::run::RunContext;
-use crate::stack::{BuildOptions, KeycloakOptions};
+use crate::stack::{
+    Backend, BuildOptions, KeycloakEndpoint, KeycloakOptions, McpServerOptions, Stack, StackConfig,
+};
 use model::{BootRecord, BuildRecord, ColumnResult, ImpersonationResults, SCHEMA_VERSION};
 use realm::ReproRealm;
 
@@ -49,9 +52,6 @@ pub enum Outcome {
     Interrupted(&'static str),
 }
 
-/// Set to `Some(signal name)` to stop the reproduction cleanly.
-pub type Cancel = watch::Receiver<Option<&'static str>>;
-
 pub const BOOT_STANDARD: &str = "standard";
 pub const BOOT_LEGACY: &str = "legacy";
 
@@ -67,12 +67,13 @@ pub fn legacy_build() -> BuildOptions {
 }
 
 /// Runs the reproduction. `runs` are two fresh run contexts, one per boot (a Keycloak
-/// home is built once per run directory); the caller finishes them.
+/// home is built once per run directory); the caller finishes them. Each boot is a bare
+/// stack (Keycloak alone, no session): the realm here is the reproduction's own.
 pub async fn impersonation(
-    runs: [&RunContext; 2],
+    runs: [&Arc<RunContext>; 2],
     opts: &ImpersonationOptions,
-    progress: &Progress,
-    mut cancel: Cancel,
+    progress: &Arc<Progress>,
+    interrupt: &Interrupt,
 ) -> Outcome {
     let mut results = ImpersonationResults {
         schema_version: SCHEMA_VERSION,
@@ -97,7 +98,7 @@ pub async fn impersonation(
         &standard,
         &standard,
         progress,
-        &mut cancel,
+        interrupt,
     )
     .await
     {
@@ -112,7 +113,7 @@ pub async fn impersonation(
         Booted::Interrupted(sig) => return Outcome::Interrupted(sig),
     };
     let mut record = record;
-    let columns = scenario(kc, &mut record, progress, &mut cancel, Scenario::Standard).await;
+    let columns = scenario(kc, &mut record, progress, interrupt, Scenario::Standard).await;
     results.boots.push(record);
     match columns {
         Ok(c) => results.columns.extend(c),
@@ -135,7 +136,7 @@ pub async fn impersonation(
         &wanted,
         &wanted,
         progress,
-        &mut cancel,
+        interrupt,
     )
     .await;
     if let Booted::Failed(first) = &booted {
@@ -158,7 +159,7 @@ pub async fn impersonation(
             &wanted,
             &fallback,
             progress,
-            &mut cancel,
+            interrupt,
         )
         .await;
         if let Booted::Up(_, r) | Booted::Failed(r) = &mut booted {
@@ -176,7 +177,7 @@ pub async fn impersonation(
         }
         Booted::Interrupted(sig) => return Outcome::Interrupted(sig),
     };
-    let columns = scenario(kc, &mut record, progress, &mut cancel, Scenario::Legacy).await;
+    let columns = scenario(kc, &mut record, progress, interrupt, Scenario::Legacy).await;
     results.boots.push(record);
     match columns {
         Ok(c) => results.columns.extend(c),
@@ -205,7 +206,7 @@ fn notes() -> Vec<String> {
 }
 
 enum Booted {
-    Up(Box<NativeKeycloak>, BootRecord),
+    Up(Box<Stack>, BootRecord),
     Failed(BootRecord),
     Interrupted(&'static str),
 }
@@ -255,22 +256,28 @@ fn not_attempted(id: &str, build: &BuildOptions) -> BootRecord {
 /// Boots Keycloak with `used` and reads its enabled features.
 #[allow(clippy::too_many_arguments)]
 async fn boot(
-    run: &RunContext,
+    run: &Arc<RunContext>,
     opts: &ImpersonationOptions,
     id: &str,
     requested: &BuildOptions,
     used: &BuildOptions,
-    progress: &Progress,
-    cancel: &mut Cancel,
+    progress: &Arc<Progress>,
+    interrupt: &Interrupt,
 ) -> Booted {
     let mut record = not_attempted(id, requested);
     record.used = build_record(used);
     record.error = None;
-    let kc_opts = KeycloakOptions {
-        version: opts.keycloak_version.clone(),
-        dist: opts.dist.clone(),
-        build: used.clone(),
-        boot_timeout: opts.boot_timeout,
+    let cfg = StackConfig {
+        backend: Backend::Native,
+        keycloak: KeycloakOptions {
+            version: opts.keycloak_version.clone(),
+            dist: opts.dist.clone(),
+            build: used.clone(),
+            boot_timeout: opts.boot_timeout,
+        },
+        external: None,
+        needs: Vec::new(),
+        mcp_server: McpServerOptions::new(crate::config::DEFAULT_MCP_SERVER_VERSION),
     };
     progress.println(&format!(
         "booting Keycloak {} for the {id} columns ({})",
@@ -281,43 +288,48 @@ async fn boot(
             "default features".to_owned()
         }
     ));
-    let started = std::time::Instant::now();
-    let result = tokio::select! {
-        r = native_kc::start(run, &kc_opts, progress) => r,
-        sig = cancelled(cancel) => return Booted::Interrupted(sig),
+    let result = match interrupt
+        .guard(Stack::up(run.clone(), &cfg, progress.clone()))
+        .await
+    {
+        Ok(r) => r,
+        Err(sig) => return Booted::Interrupted(sig),
     };
-    progress.phase_done(&format!("boot.keycloak.{id}"), started.elapsed());
-    let mut kc = match result {
-        Ok(kc) => kc,
+    let stack = match result {
+        Ok(s) => s,
         Err(e) => {
-            record.error = Some(crate::secret::redact(&format!("{e:#}")));
+            record.error = Some(crate::secret::redact(&e.message));
             return Booted::Failed(record);
         }
     };
+    let kc = &stack.keycloak;
     record.keycloak_version = Some(kc.version.clone());
-    record.java = Some(kc.java.version.clone());
-    record.argv = kc.argv.clone();
-    record.boot_seconds = Some((kc.boot_time.as_secs_f64() * 10.0).round() / 10.0);
-    let admin = admin_client(&kc);
-    let features = tokio::select! {
-        f = admin.enabled_features() => f,
-        sig = cancelled(cancel) => {
-            kc.process.stop(Duration::from_secs(10)).await;
-            return Booted::Interrupted(sig);
-        }
-    };
+    record.java = stack
+        .components
+        .iter()
+        .find(|(name, _)| name == "java")
+        .map(|(_, v)| v.clone());
+    record.argv = stack.keycloak_argv.clone();
+    record.boot_seconds = kc
+        .boot_time
+        .map(|t| (t.as_secs_f64() * 10.0).round() / 10.0);
+    let features = interrupt.guard(admin_client(kc).enabled_features()).await;
     match features {
-        Ok(f) => record.features_enabled = f,
-        Err(e) => {
-            kc.process.stop(Duration::from_secs(10)).await;
+        Ok(Ok(f)) => record.features_enabled = f,
+        Ok(Err(e)) => {
+            stack.stop().await;
             record.error = Some(format!("reading serverinfo: {e:#}"));
             return Booted::Failed(record);
         }
+        Err(sig) => {
+            stack.stop().await;
+            return Booted::Interrupted(sig);
+        }
     }
-    Booted::Up(Box::new(kc), record)
+    Booted::Up(Box::new(stack), record)
 }
 
-fn admin_client(kc: &NativeKeycloak) -> AdminClient {
+fn admin_client(kc: &KeycloakEndpoint) -> AdminClient {
     AdminClient::new(
         Http::new(DEFAULT_TIMEOUT),
         &kc.base_url,
@@ -328,24 +340,24 @@ fn admin_client(kc: &NativeKeycloak) -> AdminClient {
 
 /// Imports the realm, runs the boot's columns, and stops Keycloak whatever happened.
 async fn scenario(
-    mut kc: Box<NativeKeycloak>,
+    stack: Box<Stack>,
     record: &mut BootRecord,
     progress: &Progress,
-    cancel: &mut Cancel,
+    interrupt: &Interrupt,
     which: Scenario,
 ) -> Result<Vec<ColumnResult>, Stop> {
-    let work = columns(&kc, record, progress, which);
-    let out = tokio::select! {
-        r = work => r.map_err(|e| Stop::Failed(crate::secret::redact(&format!("{e:#}")))),
-        sig = cancelled(cancel) => Err(Stop::Interrupted(sig)),
+    let work = columns(&stack.keycloak, record, progress, which);
+    let out = match interrupt.guard(work).await {
+        Ok(r) => r.map_err(|e| Stop::Failed(crate::secret::redact(&format!("{e:#}")))),
+        Err(sig) => Err(Stop::Interrupted(sig)),
     };
     progress.tick(&format!("stopping Keycloak ({})", record.id));
-    kc.process.stop(Duration::from_secs(10)).await;
+    stack.stop().await;
     out
 }
 
 async fn columns(
-    kc: &NativeKeycloak,
+    kc: &KeycloakEndpoint,
     record: &BootRecord,
     progress: &Progress,
     which: Scenario,
@@ -459,14 +471,6 @@ fn features_setting(record: &BootRecord) -> String {
             relevant.join(", ")
         }
     )
-}
-
-/// Resolves when a cancellation arrives; never when its sender is gone without one.
-async fn cancelled(cancel: &mut Cancel) -> &'static str {
-    match cancel.wait_for(Option::is_some).await {
-        Ok(v) => v.unwrap_or("signal"),
-        Err(_) => std::future::pending().await,
-    }
 }
 
 fn first_lines(s: &str, n: usize) -> String {

@@ -1,9 +1,13 @@
 //! A session: the stack brought up once, the realm deployed, the resources the checks
 //! create, and a teardown that removes all of it and measures what is left.
+//!
+//! The session holds handles and the resources it creates; which backend runs the stack
+//! is the stack's business ([`crate::stack`]).
 
+mod alignment;
 mod clients;
+mod memo;
 mod realm;
-mod subjects;
 mod teardown;
 mod tokens;
 
@@ -13,22 +17,19 @@ use std::sync::Arc;
 pub use clients::{
     CLIENT_NAME_PREFIX, CleanupReport, ClientRegistry, client_name, parse_client_name,
 };
-pub use realm::{DeployedRealm, RealmSource};
-pub use subjects::{
-    HARNESS_MCP_CLIENT, HarnessClient, MCP_SERVER_CLIENT, McpLaunch, McpServerState, RunningMcp,
-    Subjects,
-};
+pub use memo::Memo;
+pub use realm::{DeployedRealm, NotApplicable, RealmSource};
 pub use teardown::TeardownReport;
 pub use tokens::{Authorized, UserTokens};
 
-use crate::checks::Need;
 use crate::evidence::Evidence;
 use crate::http::{DEFAULT_TIMEOUT, Http};
 use crate::keycloak::admin::AdminClient;
-use crate::keycloak::realm::RealmFile;
+use crate::keycloak::realm::{MCP_SERVER_CLIENT, RealmFile};
+use crate::mcp::ScopeAlignment;
 use crate::progress::Progress;
 use crate::stack::run::RunContext;
-use crate::stack::{Backend, Stack, StackConfig, StackError};
+use crate::stack::{McpServerState, Need, Stack, StackConfig, StackError, SubjectWiring};
 
 /// What a session brings up.
 #[derive(Clone, Debug)]
@@ -37,6 +38,10 @@ pub struct SessionOptions {
     pub realm: RealmFile,
     /// Keep the run dir and component logs (never processes).
     pub keep: bool,
+    /// The redirect URI the harness's client uses at the MCP server's proxy: the session
+    /// listens on its port (`--mcp-redirect-uri`, for an MCP server that allows one exact
+    /// URI); a free port when `None`.
+    pub redirect_uri: Option<String>,
 }
 
 /// How [`Session::deploy`] sets a session up: its own or a shared stack, and where its
@@ -54,7 +59,7 @@ struct Deployment<'a> {
 /// same Keycloak; that one shares the run and owns only what it created.
 pub struct Session {
     pub run: Arc<RunContext>,
-    /// For a joined session, a view of the first session's stack owning no process.
+    /// For a joined session, a view of the first session's stack owning nothing.
     pub stack: Stack,
     /// Whether this session brought the stack up (and so stops it and ends the run).
     owns_stack: bool,
@@ -62,7 +67,7 @@ pub struct Session {
     pub http: Http,
     pub admin: AdminClient,
     pub realm: DeployedRealm,
-    /// Evidence of the session's own setup (realm import, ...).
+    /// Evidence of the session's own setup (realm import, scope alignment, ...).
     pub setup: Evidence,
     /// Where reports and failure evidence (screenshots, page sources) go.
     pub report_dir: std::path::PathBuf,
@@ -79,8 +84,10 @@ pub struct Session {
     pub clients: Arc<ClientRegistry>,
     /// Clients created through the admin API (realm, internal id), deleted at teardown.
     admin_clients: std::sync::Mutex<Vec<(String, String)>>,
-    /// The stand-in and the MCP server, started after the realm when checks need them.
-    pub subjects: Subjects,
+    /// The realm compared with the MCP server's scopes (`Err`: the comparison broke).
+    pub alignment: Option<Result<ScopeAlignment, String>>,
+    /// State the checks share within the session (the scope map, the STORAGE lab, ...).
+    pub memo: Memo,
     /// Realms imported next to the baseline (deleted at teardown), by name.
     variants: tokio::sync::Mutex<Vec<Arc<DeployedRealm>>>,
     /// Client ids in the realm once it was deployed, before any check ran.
@@ -98,7 +105,7 @@ impl Session {
     ) -> Result<Arc<Session>, StackError> {
         let run = Arc::new(RunContext::create(opts.keep).map_err(StackError::new)?);
         progress.println(&format!("run {} in {}", run.id, run.dir.display()));
-        let stack = match Stack::up(&run, &opts.stack, &progress).await {
+        let stack = match Stack::up(run.clone(), &opts.stack, progress).await {
             Ok(s) => s,
             Err(e) => {
                 teardown::copy_logs(&e.logs, &report_dir.join("logs"));
@@ -111,17 +118,10 @@ impl Session {
             browser_dir: run.path("browser"),
             report_dir,
         };
-        match Self::deploy(run, stack, opts, progress.clone(), deploy).await {
+        match Self::deploy(stack, opts, deploy).await {
             Ok(s) => Ok(Arc::new(s)),
-            Err((e, session_parts)) => {
-                let (run, stack) = *session_parts;
-                let logs: Vec<_> = stack
-                    .log_files()
-                    .await
-                    .into_iter()
-                    .map(|(_, p)| p)
-                    .collect();
-                teardown::copy_logs(&logs, &report_dir.join("logs"));
+            Err((e, stack)) => {
+                teardown::copy_logs(&stack.log_files().await, &report_dir.join("logs"));
                 stack.stop().await;
                 run.finish();
                 Err(StackError::new(e))
@@ -129,12 +129,12 @@ impl Session {
         }
     }
 
-    /// A second session on this session's Keycloak (and ChromeDriver), for another realm:
+    /// A second session on this session's Keycloak (and WebDriver), for another realm:
     /// it imports `opts.realm` (under a name no realm there has yet),
     /// runs with its own redirect listener and browser profiles, and its teardown removes
     /// what it created (clients, variants, its realm) but stops no process. Tear it down
-    /// before this session. `opts.stack` contributes only its needs; the stand-in and the
-    /// MCP server are never started for a joined session (see [`Stack::shared_view`]).
+    /// before this session. `opts.stack` contributes nothing: the view of this session's
+    /// stack starts no subjects (see [`Stack::shared_view`]).
     pub async fn join(
         &self,
         opts: &SessionOptions,
@@ -146,22 +146,21 @@ impl Session {
             .realm_exists(name)
             .await
             .map_err(StackError::new)?;
-        // With only the browser asked for, `subjects::start` starts nothing; the listener
-        // takes a free port (`--mcp-redirect-uri` belongs to the first session's).
+        // The listener takes a free port (`--mcp-redirect-uri` belongs to the first session's).
         let mut opts = opts.clone();
-        opts.stack.needs.retain(|n| *n == Need::Browser);
-        opts.stack.mcp_redirect_uri = None;
+        opts.redirect_uri = None;
         let deploy = Deployment {
             owns_stack: false,
             browser_dir: self.run.path(format!("browser-{}", sanitize(name))),
             report_dir,
         };
         let mut view = self.stack.shared_view();
-        if view.webdriver.is_none() && view.unavailable.iter().all(|(n, _)| *n != Need::Browser) {
-            let why = "the session that brought the stack up did not start ChromeDriver";
-            view.unavailable.push((Need::Browser, why.into()));
+        if view.webdriver.is_none() && view.unavailable(Need::Browser).is_none() {
+            let why = "the session that brought the stack up did not start a browser";
+            view.unavailable
+                .push(crate::stack::Unavailable::by_design(Need::Browser, why));
         }
-        match Self::deploy(self.run.clone(), view, &opts, self.progress.clone(), deploy).await {
+        match Self::deploy(view, &opts, deploy).await {
             Ok(s) => Ok(Arc::new(s)),
             Err((e, _)) => {
                 if !existed {
@@ -172,15 +171,14 @@ impl Session {
         }
     }
 
-    #[allow(clippy::type_complexity)]
+    /// Imports (or adopts) the realm, starts the listener, then the subjects against the
+    /// realm, then aligns the realm with the MCP server's scopes. On failure the stack
+    /// comes back with the error, for the caller to stop.
     async fn deploy(
-        run: Arc<RunContext>,
         mut stack: Stack,
         opts: &SessionOptions,
-        progress: Arc<Progress>,
         deploy: Deployment<'_>,
-    ) -> Result<Session, (anyhow::Error, Box<(Arc<RunContext>, Stack)>)> {
-        let report_dir = deploy.report_dir;
+    ) -> Result<Session, (anyhow::Error, Box<Stack>)> {
         let http = Http::new(DEFAULT_TIMEOUT);
         let kc = &stack.keycloak;
         let admin = AdminClient::new(
@@ -191,77 +189,54 @@ impl Session {
         );
         let setup = Evidence::new();
         let started = std::time::Instant::now();
-        let deployed = async {
-            let features = admin.enabled_features().await?;
-            let exists = admin.realm_exists(opts.realm.name()).await?;
-            let realm = if exists && stack.backend == Backend::External {
-                realm::adopt(&admin, &opts.realm, &setup).await?
-            } else {
-                realm::import(&admin, &opts.realm, &setup).await?
-            };
-            let clients_before = match realm.unusable() {
-                None => admin
-                    .clients(&realm.name)
-                    .await?
-                    .into_iter()
-                    .map(|c| c.client_id)
-                    .collect(),
-                Some(_) => Vec::new(),
-            };
-            // An external MCP server allows one exact redirect URI: listen on its port.
-            let port = opts
-                .stack
-                .mcp_redirect_uri
-                .as_deref()
-                .and_then(|u| url::Url::parse(u).ok())
-                .and_then(|u| u.port())
-                .unwrap_or(0);
-            let listener = crate::browser::redirect::RedirectListener::start(port).await?;
-            anyhow::Ok((features, realm, clients_before, listener))
-        }
-        .await;
-        progress.phase_done("realm", started.elapsed());
-        match deployed {
-            Ok((keycloak_features, realm, clients_before, listener)) => {
-                let tools = subjects::SetupTools {
-                    admin: &admin,
-                    evidence: &setup,
-                    progress: &progress,
-                };
-                let subjects =
-                    subjects::start(&run, &mut stack, &opts.stack, &realm, tools, &listener).await;
-                Ok(Session {
-                    browser: stack.webdriver.as_ref().map(|w| {
-                        crate::browser::Browser::new(
-                            w.url.clone(),
-                            w.chromium.clone(),
-                            deploy.browser_dir.clone(),
-                            report_dir.join("evidence"),
-                        )
-                    }),
-                    listener,
-                    report_dir: report_dir.to_owned(),
-                    tokens: UserTokens::default(),
-                    provider: tokio::sync::OnceCell::new(),
-                    run,
-                    stack,
-                    owns_stack: deploy.owns_stack,
-                    http,
-                    admin,
-                    realm,
-                    setup,
-                    progress,
-                    keycloak_features,
-                    clients: Arc::new(ClientRegistry::default()),
-                    subjects,
-                    variants: tokio::sync::Mutex::new(Vec::new()),
-                    admin_clients: std::sync::Mutex::new(Vec::new()),
-                    clients_before,
-                    teardown: tokio::sync::Mutex::new(None),
-                })
-            }
-            Err(e) => Err((e, Box::new((run, stack)))),
-        }
+        let deployed = deploy_realm(&admin, &stack, opts, &setup).await;
+        stack.progress.phase_done("realm", started.elapsed());
+        let (keycloak_features, realm, clients_before, listener) = match deployed {
+            Ok(d) => d,
+            Err(e) => return Err((e, Box::new(stack))),
+        };
+        stack
+            .start_subjects(subject_wiring(&realm, &listener))
+            .await;
+        let alignment = match &stack.subjects.mcp {
+            McpServerState::Running(mcp) => Some(
+                alignment::align(&admin, &realm, mcp, &setup)
+                    .await
+                    .map_err(|e| format!("{e:#}")),
+            ),
+            _ => None,
+        };
+        let report_dir = deploy.report_dir;
+        Ok(Session {
+            browser: stack.webdriver.as_ref().map(|w| {
+                crate::browser::Browser::new(
+                    w.url.clone(),
+                    w.chromium.clone(),
+                    deploy.browser_dir.clone(),
+                    report_dir.join("evidence"),
+                )
+            }),
+            listener,
+            report_dir: report_dir.to_owned(),
+            tokens: UserTokens::default(),
+            provider: tokio::sync::OnceCell::new(),
+            run: stack.run.clone(),
+            progress: stack.progress.clone(),
+            stack,
+            owns_stack: deploy.owns_stack,
+            http,
+            admin,
+            realm,
+            setup,
+            keycloak_features,
+            clients: Arc::new(ClientRegistry::default()),
+            admin_clients: std::sync::Mutex::new(Vec::new()),
+            alignment,
+            memo: Memo::default(),
+            variants: tokio::sync::Mutex::new(Vec::new()),
+            clients_before,
+            teardown: tokio::sync::Mutex::new(None),
+        })
     }
 
     /// Removes everything the run created and measures what is left. Runs once; later
@@ -378,32 +353,76 @@ impl Session {
             .await
     }
 
-    /// Whether this session brought the stack up (and its teardown stops it).
-    pub fn owns_stack(&self) -> bool {
-        self.owns_stack
-    }
-
     /// Why `need` cannot be met in this session, if it cannot.
-    pub fn unavailable(&self, need: Need) -> Option<&str> {
-        self.stack
-            .unavailable
-            .iter()
-            .find(|(n, _)| *n == need)
-            .map(|(_, why)| why.as_str())
-    }
-
-    /// Whether teardown has started or finished (checks stop early then).
-    pub fn is_torn_down(&self) -> bool {
-        self.teardown
-            .try_lock()
-            .map(|g| g.is_some())
-            .unwrap_or(true)
+    pub fn unavailable(&self, need: Need) -> Option<&crate::stack::Unavailable> {
+        self.stack.unavailable(need)
     }
 
     /// The components for the report, as `name -> version`.
     pub fn components(&self) -> Vec<(String, String)> {
         self.stack.components.clone()
     }
+}
+
+/// What the realm needs to be usable, imported (a fresh Keycloak) or adopted (an external
+/// one where it exists), with the features Keycloak reports, the clients there before any
+/// check, and the redirect listener.
+async fn deploy_realm(
+    admin: &AdminClient,
+    stack: &Stack,
+    opts: &SessionOptions,
+    setup: &Evidence,
+) -> anyhow::Result<(
+    Vec<String>,
+    DeployedRealm,
+    Vec<String>,
+    crate::browser::redirect::RedirectListener,
+)> {
+    let features = admin.enabled_features().await?;
+    let exists = admin.realm_exists(opts.realm.name()).await?;
+    let realm = if exists && !stack.keycloak.fresh {
+        realm::adopt(admin, &opts.realm, setup).await?
+    } else {
+        realm::import(admin, &opts.realm, setup).await?
+    };
+    let clients_before = match realm.unusable() {
+        None => admin
+            .clients(&realm.name)
+            .await?
+            .into_iter()
+            .map(|c| c.client_id)
+            .collect(),
+        Some(_) => Vec::new(),
+    };
+    // An external MCP server allows one exact redirect URI: listen on its port.
+    let port = opts
+        .redirect_uri
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        .and_then(|u| u.port())
+        .unwrap_or(0);
+    let listener = crate::browser::redirect::RedirectListener::start(port).await?;
+    Ok((features, realm, clients_before, listener))
+}
+
+/// Where the subjects point: the realm, its MCP server client, the session's listener.
+fn subject_wiring(
+    realm: &DeployedRealm,
+    listener: &crate::browser::redirect::RedirectListener,
+) -> Result<SubjectWiring, String> {
+    if let Some(why) = realm.unusable() {
+        return Err(format!(
+            "the realm {} is not usable ({why}; see REALM-01)",
+            realm.name
+        ));
+    }
+    Ok(SubjectWiring {
+        issuer: realm.issuer(),
+        discovery_url: realm.discovery_url(),
+        mcp_client_id: MCP_SERVER_CLIENT.into(),
+        mcp_client_secret: realm.client_secret(MCP_SERVER_CLIENT),
+        harness_redirect_uri: listener.redirect_uri(),
+    })
 }
 
 /// A realm name as a directory name: anything but ASCII letters, digits, `-` and `_` becomes `_`.

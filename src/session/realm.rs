@@ -9,6 +9,14 @@ use crate::keycloak::admin::AdminClient;
 use crate::keycloak::realm::{Placeholders, RealmFile};
 use crate::secret::{Secret, SecretKind};
 
+/// A check cannot run on this realm: something it needs is not there (a client, a user).
+/// The runner records it as a skip saying "not applicable" on a realm the user brings, and
+/// as a failure on the built-in baseline; `validate-realm` keeps such checks apart from
+/// regressions.
+#[derive(Debug, thiserror::Error)]
+#[error("not applicable: {0}")]
+pub struct NotApplicable(pub String);
+
 /// How the realm came to be there.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RealmSource {
@@ -81,6 +89,24 @@ impl DeployedRealm {
             .find(|c| c["type"] == "password")?["value"]
             .as_str()
             .map(|s| Secret::new(SecretKind::Password, s))
+    }
+
+    /// A user's password, or "not applicable" when the realm file gives none.
+    pub fn require_password(&self, username: &str) -> Result<Secret, NotApplicable> {
+        self.user_password(username).ok_or_else(|| {
+            NotApplicable(format!(
+                "the realm file defines no user {username:?} with a password"
+            ))
+        })
+    }
+
+    /// A client's secret, or "not applicable" when the realm file gives none.
+    pub fn require_client_secret(&self, client_id: &str) -> Result<Secret, NotApplicable> {
+        self.client_secret(client_id).ok_or_else(|| {
+            NotApplicable(format!(
+                "the realm file defines no client {client_id:?} with a secret"
+            ))
+        })
     }
 
     /// `clientId`s the realm file defines.

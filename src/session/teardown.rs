@@ -66,15 +66,7 @@ pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> Teard
         session.progress.phase_done("teardown", started.elapsed());
         return report;
     }
-    let mut logs: Vec<PathBuf> = session
-        .stack
-        .log_files()
-        .await
-        .into_iter()
-        .map(|(_, p)| p)
-        .collect();
-    logs.extend(session.subjects.log_files());
-    session.subjects.stop().await;
+    let logs = session.stack.log_files().await;
     if let Some(browser) = &session.browser {
         browser.close_all().await;
     }

@@ -88,6 +88,34 @@ impl Session {
         Ok(fresh)
     }
 
+    /// A browser flow in `user`'s profile that logs in as `user` (with the realm file's
+    /// password) and accepts consent; "not applicable" when the realm gives no password.
+    /// `label` names the evidence (screenshots) a failure leaves.
+    pub fn user_flow<'a>(
+        &'a self,
+        user: &'a str,
+        label: &'a str,
+        timeout: Duration,
+    ) -> anyhow::Result<Flow<'a>> {
+        let password = self.realm.require_password(user)?;
+        let browser = self
+            .browser
+            .as_ref()
+            .context("this session has no browser (the check should declare Need::Browser)")?;
+        Ok(Flow {
+            browser,
+            profile: user,
+            listener: &self.listener,
+            login: Some(Credentials {
+                username: user,
+                password,
+            }),
+            accept_consent: true,
+            label,
+            timeout,
+        })
+    }
+
     /// One authorization code flow with PKCE S256 for `user` through their browser profile,
     /// redeemed by the harness's login client. Not cached.
     pub async fn authorize_user(
@@ -97,15 +125,6 @@ impl Session {
         scope: &str,
         label: &str,
     ) -> anyhow::Result<Authorized> {
-        let browser = self
-            .browser
-            .as_ref()
-            .context("this session has no browser (the selected checks did not ask for one)")?;
-        let password = self.realm.user_password(user).ok_or_else(|| {
-            crate::checks::NotApplicable(format!(
-                "the realm file defines no user {user:?} with a password"
-            ))
-        })?;
         let client = self.login_client(http).await?;
         let meta = self.provider(http).await?;
         let (pkce, state, nonce) = (Pkce::new(), random_value(), random_value());
@@ -117,18 +136,7 @@ impl Session {
             .authorization_endpoint
             .as_deref()
             .context("discovery has no authorization_endpoint")?;
-        let flow = Flow {
-            browser,
-            profile: user,
-            listener: &self.listener,
-            login: Some(Credentials {
-                username: user,
-                password,
-            }),
-            accept_consent: true,
-            label,
-            timeout: Duration::from_secs(45),
-        };
+        let flow = self.user_flow(user, label, Duration::from_secs(45))?;
         let callback = flow.run(&request.url(endpoint), &state).await?.callback()?;
         let code = callback.code()?;
         let tokens = token::request(

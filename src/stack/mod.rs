@@ -2,30 +2,47 @@
 //!
 //! A backend decides where the components come from (processes on this machine,
 //! containers, or an already running deployment); the rest of the harness sees only the
-//! [`Stack`]: endpoints, versions, and the processes to stop.
+//! [`Stack`]: endpoints, versions, what it offers and what it does not ([`Unavailable`]).
+//! This module is the only place that asks which backend runs.
+//!
+//! Bring-up has two phases, because the deployment needs an order: [`Stack::up`] starts
+//! Keycloak (and the browser, which needs no realm); the session then imports its realm;
+//! [`Stack::start_subjects`] starts the resource server and the MCP server against that
+//! realm (the MCP server reads discovery before it binds). [`Stack::stop`] stops all of it.
 
 pub mod containers;
 pub mod external;
+mod instances;
+pub mod mcp_profiles;
 pub mod native;
+mod need;
 pub mod ports;
 pub mod process;
 pub mod run;
+mod subjects;
 pub mod wait;
 pub mod watchdog;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
 
-use crate::checks::Need;
+use crate::nextcloud::{StandIn, UidMapping};
 use crate::progress::Progress;
 use crate::secret::Secret;
 use process::ManagedProcess;
 use run::RunContext;
 
+pub use instances::{Instance, InstanceSettings, McpInstances};
 pub use native::keycloak::{BuildOptions, KeycloakOptions};
 pub use native::mcp_server::McpServerOptions;
+pub use need::{Need, Unavailable};
+pub use subjects::{
+    HARNESS_MCP_CLIENT, HarnessClient, McpServerState, ResourceServer, RunningMcp, STAND_IN,
+    SubjectWiring, Subjects,
+};
 
 /// The environment variable every child process of a run carries, set to the run id.
 pub const RUN_MARKER_VAR: &str = "MCP_AUTHZ_HARNESS_RUN";
@@ -52,12 +69,20 @@ impl Backend {
     }
 }
 
-/// An already running Keycloak and its admin credentials.
+/// An already running deployment: what the external backend reaches.
 #[derive(Clone, Debug)]
-pub struct ExternalKeycloak {
-    pub url: String,
+pub struct ExternalStack {
+    pub keycloak_url: String,
     pub admin_user: String,
     pub admin_password: Secret,
+    /// The MCP server's base URL.
+    pub mcp_url: Option<String>,
+    /// The resource server's base URL.
+    pub resource_server_url: Option<String>,
+    /// How that resource server's user_oidc names users.
+    pub uid_mapping: UidMapping,
+    /// A WebDriver server to use; without one the harness starts a local ChromeDriver.
+    pub webdriver_url: Option<String>,
 }
 
 /// What to bring up.
@@ -65,19 +90,19 @@ pub struct ExternalKeycloak {
 pub struct StackConfig {
     pub backend: Backend,
     pub keycloak: KeycloakOptions,
-    pub external: Option<ExternalKeycloak>,
+    pub external: Option<ExternalStack>,
     pub needs: Vec<Need>,
     /// The MCP server release the native backend installs and starts.
     pub mcp_server: McpServerOptions,
-    /// External backend: the MCP server's base URL (`--mcp-url`).
-    pub mcp_url: Option<String>,
-    /// The harness's redirect URI at the MCP server's proxy (`--mcp-redirect-uri`).
-    pub mcp_redirect_uri: Option<String>,
 }
 
 impl StackConfig {
     pub fn boot_timeout(&self) -> Duration {
         self.keycloak.boot_timeout
+    }
+
+    fn needs(&self, need: Need) -> bool {
+        self.needs.contains(&need)
     }
 }
 
@@ -88,45 +113,17 @@ pub struct KeycloakEndpoint {
     pub admin_user: String,
     pub admin_password: Secret,
     pub version: String,
+    /// Booted by this run, empty: realms are imported, never adopted.
+    pub fresh: bool,
+    /// From process start to ready, when this run booted it.
+    pub boot_time: Option<Duration>,
 }
 
-/// The MCP server as checks reach it, whichever backend runs it.
-#[derive(Clone, Debug)]
-pub struct McpEndpoint {
-    /// Base URL without a trailing slash (the server's `NEXTCLOUD_MCP_SERVER_URL`).
-    pub base_url: String,
-    /// The release (an external server's from its `/api/v1/status`, else `external`).
-    pub version: String,
-}
-
-impl McpEndpoint {
-    /// The streamable HTTP endpoint.
-    pub fn mcp_url(&self) -> String {
-        format!("{}/mcp", self.base_url)
-    }
-}
-
-/// The running system under test.
-pub struct Stack {
-    pub backend: Backend,
-    pub keycloak: KeycloakEndpoint,
-    /// Component name to version, as the report's `components` shows them.
-    pub components: Vec<(String, String)>,
-    pub keycloak_argv: Vec<String>,
-    /// ChromeDriver, when the browser was asked for and can run.
-    pub webdriver: Option<WebDriverEndpoint>,
-    /// Components asked for that cannot run here, with the reason.
-    pub unavailable: Vec<(Need, String)>,
-    /// Set by the session once the MCP server answers (it needs the deployed realm).
-    pub mcp: Option<McpEndpoint>,
-    processes: Mutex<Vec<ManagedProcess>>,
-}
-
-/// A WebDriver server and the browser binary it drives.
+/// A WebDriver server and the browser binary it drives (`None`: the server's default).
 #[derive(Clone, Debug)]
 pub struct WebDriverEndpoint {
     pub url: String,
-    pub chromium: String,
+    pub chromium: Option<String>,
 }
 
 /// The stack could not be brought up (the run exits with status 2).
@@ -152,55 +149,113 @@ impl StackError {
     }
 }
 
+/// What the stack started and stops: processes, the stand-in, further instances.
+#[derive(Default)]
+struct Owned {
+    processes: Mutex<Vec<ManagedProcess>>,
+    stand_in: std::sync::Mutex<Option<StandIn>>,
+}
+
+/// The running system under test.
+pub struct Stack {
+    pub backend: Backend,
+    pub run: Arc<RunContext>,
+    pub progress: Arc<Progress>,
+    pub keycloak: KeycloakEndpoint,
+    /// Component name to version, as the report's `components` shows them.
+    pub components: Vec<(String, String)>,
+    pub keycloak_argv: Vec<String>,
+    /// The WebDriver server, when the browser was asked for and can run.
+    pub webdriver: Option<WebDriverEndpoint>,
+    /// Needs this stack cannot meet, with the reason.
+    pub unavailable: Vec<Unavailable>,
+    /// The resource server and the MCP server, once [`Stack::start_subjects`] ran.
+    pub subjects: Subjects,
+    config: StackConfig,
+    owned: Owned,
+}
+
 impl Stack {
-    /// Brings up what `cfg` asks for.
+    /// Brings up Keycloak (and the browser, when asked for) as `cfg` says.
     pub async fn up(
-        run: &RunContext,
+        run: Arc<RunContext>,
         cfg: &StackConfig,
-        progress: &Progress,
+        progress: Arc<Progress>,
     ) -> Result<Stack, StackError> {
         let result = match cfg.backend {
             Backend::Native => native::up(run, cfg, progress).await,
-            Backend::External => external::up(cfg).await,
+            Backend::External => external::up(run, cfg, progress).await,
             Backend::Containers => containers::up(cfg).await,
         };
         result.map_err(StackError::new)
     }
 
     pub(crate) fn new(
-        backend: Backend,
+        base: (Arc<RunContext>, Arc<Progress>, &StackConfig),
         keycloak: KeycloakEndpoint,
         components: Vec<(String, String)>,
         keycloak_argv: Vec<String>,
         processes: Vec<ManagedProcess>,
     ) -> Self {
+        let (run, progress, config) = base;
         Self {
-            backend,
+            backend: config.backend,
+            run,
+            progress,
             keycloak,
             components,
             keycloak_argv,
             webdriver: None,
             unavailable: Vec::new(),
-            mcp: None,
-            processes: Mutex::new(processes),
+            subjects: Subjects::default(),
+            config: config.clone(),
+            owned: Owned {
+                processes: Mutex::new(processes),
+                stand_in: std::sync::Mutex::new(None),
+            },
+        }
+    }
+
+    /// Starts the resource server and the MCP server the needs ask for, pointed at the
+    /// session's realm (`Err`: the realm is not usable, and why). Never fails: what could
+    /// not start is recorded in [`Stack::subjects`] and [`Stack::unavailable`].
+    pub async fn start_subjects(&mut self, wiring: Result<SubjectWiring, String>) {
+        let wanted = [Need::McpServer, Need::ResourceServer];
+        if !wanted.iter().any(|n| self.config.needs(*n)) {
+            return;
+        }
+        let wiring = match wiring {
+            Ok(w) => w,
+            Err(why) => {
+                self.subjects.mcp = McpServerState::Unavailable(why);
+                return;
+            }
+        };
+        match self.backend {
+            Backend::Native => native::start_subjects(self, &wiring).await,
+            Backend::External => external::start_subjects(self, &wiring).await,
+            Backend::Containers => {}
         }
     }
 
     /// This stack as a second session sees it (`Session::join`): the same Keycloak and
-    /// ChromeDriver, owning no process, so that session's teardown stops nothing. The
-    /// stand-in and the MCP server are left out: they are configured against the first
-    /// session's realm, and a second pair would share its log paths in the run dir.
+    /// WebDriver, owning nothing, so that session's teardown stops nothing. The subjects
+    /// are left out: they are configured against the first session's realm.
     pub fn shared_view(&self) -> Stack {
         const NOT_SHARED: &str = "not started for a session that shares another session's \
-             Keycloak: the stand-in and the MCP server are configured against one realm";
+             Keycloak: the resource server and the MCP server are configured against one realm";
         let mut unavailable = self.unavailable.clone();
-        for need in [Need::McpServer, Need::ResourceServer] {
-            if !unavailable.iter().any(|(n, _)| *n == need) {
-                unavailable.push((need, NOT_SHARED.into()));
+        for need in [Need::McpServer, Need::ResourceServer, Need::McpInstances] {
+            if !unavailable.iter().any(|u| u.need == need) {
+                unavailable.push(Unavailable::by_design(need, NOT_SHARED));
             }
         }
+        let mut config = self.config.clone();
+        config.needs.retain(|n| *n == Need::Browser);
         Stack {
             backend: self.backend,
+            run: self.run.clone(),
+            progress: self.progress.clone(),
             keycloak: self.keycloak.clone(),
             components: self
                 .components
@@ -211,38 +266,86 @@ impl Stack {
             keycloak_argv: self.keycloak_argv.clone(),
             webdriver: self.webdriver.clone(),
             unavailable,
-            mcp: None,
-            processes: Mutex::new(Vec::new()),
+            subjects: Subjects::default(),
+            config,
+            owned: Owned::default(),
+        }
+    }
+
+    /// Why `need` cannot be met, if it cannot.
+    pub fn unavailable(&self, need: Need) -> Option<&Unavailable> {
+        self.unavailable.iter().find(|u| u.need == need)
+    }
+
+    /// Records that `need` cannot be met (the first reason given stays).
+    pub(crate) fn mark_unavailable(&mut self, u: Unavailable) {
+        if self.unavailable(u.need).is_none() {
+            self.unavailable.push(u);
         }
     }
 
     /// Whether the resource server is the harness's Nextcloud stand-in.
     pub fn resource_server_is_stand_in(&self) -> bool {
-        self.components
-            .iter()
-            .any(|(k, v)| k == "nextcloud" && v == "stand-in")
+        self.subjects
+            .resource_server
+            .as_ref()
+            .is_some_and(ResourceServer::is_stand_in)
     }
 
     /// Adds a process started after the stack came up (it is stopped with the rest).
     pub async fn adopt(&self, process: ManagedProcess) {
-        self.processes.lock().await.push(process);
+        self.owned.processes.lock().await.push(process);
     }
 
-    /// Log files of the processes this run started, by component name.
-    pub async fn log_files(&self) -> Vec<(String, PathBuf)> {
-        self.processes
+    fn keep_stand_in(&self, stand_in: StandIn) {
+        *self
+            .owned
+            .stand_in
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(stand_in);
+    }
+
+    /// Log files of everything this stack started.
+    pub async fn log_files(&self) -> Vec<PathBuf> {
+        let mut logs: Vec<PathBuf> = self
+            .owned
+            .processes
             .lock()
             .await
             .iter()
-            .map(|p| (p.name().to_owned(), p.log_path().to_owned()))
-            .collect()
+            .map(|p| p.log_path().to_owned())
+            .collect();
+        logs.extend(
+            native::install_logs(&self.run)
+                .into_iter()
+                .filter(|p| p.exists()),
+        );
+        if let Some(i) = &self.subjects.instances {
+            logs.extend(i.log_files());
+        }
+        logs.sort();
+        logs.dedup();
+        logs
     }
 
-    /// Stops every process, last started first.
+    /// Stops everything this stack started: further instances first, then processes,
+    /// last started first, then the stand-in.
     pub async fn stop(&self) {
-        let mut processes = self.processes.lock().await;
+        if let Some(i) = &self.subjects.instances {
+            i.stop_all().await;
+        }
+        let mut processes = self.owned.processes.lock().await;
         while let Some(mut p) = processes.pop() {
             p.stop(Duration::from_secs(10)).await;
+        }
+        let stand_in = self
+            .owned
+            .stand_in
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(s) = stand_in {
+            s.stop().await;
         }
     }
 }

@@ -4,7 +4,17 @@
 
 use base64::Engine;
 
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretKind};
+
+/// A fresh Fernet key as `Fernet(key)` takes it: 32 random bytes, url-safe base64 with
+/// padding.
+pub fn new_key() -> Secret {
+    let raw: [u8; 32] = rand::random();
+    Secret::new(
+        SecretKind::FernetKey,
+        base64::engine::general_purpose::URL_SAFE.encode(raw),
+    )
+}
 
 /// Decrypts stored values with one key.
 pub struct Cipher(fernet::Fernet);
@@ -76,5 +86,24 @@ pub fn describe(stored: &[u8]) -> String {
     match fernet_text(stored) {
         Ok(t) => format!("Fernet token, {} chars", t.len()),
         Err(why) => format!("{} bytes, {why}", stored.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fernet_keys_are_32_bytes_of_padded_url_safe_base64() {
+        let key = new_key();
+        assert_eq!(key.expose().len(), 44);
+        assert!(key.expose().ends_with('='));
+        let raw = base64::engine::general_purpose::URL_SAFE
+            .decode(key.expose())
+            .unwrap();
+        assert_eq!(raw.len(), 32);
+        assert_eq!(key.kind(), SecretKind::FernetKey);
+        // The `fernet` crate (what the STORAGE checks decrypt with) accepts it.
+        assert!(fernet::Fernet::new(key.expose()).is_some());
     }
 }

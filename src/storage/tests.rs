@@ -10,7 +10,7 @@ use super::*;
 use crate::secret::{Secret, SecretKind};
 
 fn key() -> Secret {
-    crate::stack::native::mcp_server::fernet_key()
+    crate::storage::cipher::new_key()
 }
 
 /// A JWT-shaped token with the given `typ` (unsigned: the reader never verifies).

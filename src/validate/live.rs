@@ -3,22 +3,22 @@
 //! the joined session is torn down before the one that owns the stack.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::ensure;
 
 use super::{LEFT_OUT, LiveDetails, Side, compare};
 use crate::checks::{Area, Check, Selection, catalogue, needs_of};
-use crate::cli::signals::{INTERRUPTED, next_signal};
 use crate::config::StackArgs;
 use crate::keycloak::augment::augment;
 use crate::keycloak::realm::{RealmFile, renamed};
 use crate::progress::Progress;
-use crate::report::{CheckReport, Report, Status};
-use crate::runner;
-use crate::session::{Session, SessionOptions, TeardownReport};
-use crate::stack::{Backend, StackError};
+use crate::report::Report;
+use crate::runner::orchestrate::{self, Finished, Results};
+use crate::runner::{self, Interrupt};
+use crate::session::{Session, SessionOptions};
+use crate::stack::Backend;
 
 /// The areas that judge the realm and Keycloak, the ones the live diff runs.
 pub const LIVE_AREAS: [Area; 5] = [
@@ -74,15 +74,6 @@ pub struct LiveOptions {
     pub check_timeout: Duration,
 }
 
-/// A signal stopped the live diff before its checks ran (exit status 130).
-#[derive(Debug, thiserror::Error)]
-#[error("{0} while bringing the stack up; stopped, nothing left behind")]
-pub struct Interrupted(pub &'static str);
-
-impl Interrupted {
-    pub const EXIT_STATUS: u8 = INTERRUPTED;
-}
-
 /// `file` renamed to `<its name>-<suffix>` and augmented from `baseline`; with the notes of
 /// what was added.
 fn prepare(
@@ -106,18 +97,10 @@ fn session_options(opts: &LiveOptions, realm: RealmFile) -> anyhow::Result<Sessi
     Ok(session)
 }
 
-fn not_up(e: StackError, report_dir: &Path) -> anyhow::Error {
-    let mut msg = format!("the stack could not be brought up:\n{e}");
-    if !e.logs.is_empty() {
-        let logs = report_dir.join("logs");
-        msg.push_str(&format!("\ncomponent logs copied to {}", logs.display()));
-    }
-    anyhow::anyhow!(msg)
-}
-
 /// Imports both realms into one fresh Keycloak, runs `opts.checks` on both, writes each
 /// side's reports and compares them. `Err` means nothing was compared: invalid input,
-/// Keycloak did not come up, or a signal arrived first ([`Interrupted`]).
+/// Keycloak did not come up, or a signal arrived first (an
+/// [`orchestrate::StartError::Interrupted`]).
 pub async fn run(
     changed_file: &RealmFile,
     baseline_file: &RealmFile,
@@ -134,36 +117,42 @@ pub async fn run(
         opts.report_dir.join("baseline"),
         opts.report_dir.join("changed"),
     ];
+    let interrupt = Interrupt::install();
     let progress = Arc::new(Progress::new());
     let realms = [baseline_realm, changed_realm];
-    let up = bring_up(opts, realms, &dirs, &progress).await;
+    let up = bring_up(opts, realms, &dirs, &progress, &interrupt).await;
     let [base, changed] = up.inspect_err(|_| progress.finish())?;
-    let (outcomes, interrupted) = run_both(&[base.clone(), changed.clone()], opts).await;
-    let failed = interrupted.is_some()
-        || outcomes
+    let sessions = [base.clone(), changed.clone()];
+    let (results, problems, interrupted) = run_both(&sessions, opts, &interrupt).await;
+    let failed = results.iter().any(|r| {
+        r.lock()
+            .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .flat_map(|o| &o.results)
-            .any(|r| r.status.fails_run());
+            .any(|r| r.status.fails_run())
+    });
+    let [base_problems, changed_problems] = problems;
     // The joined session first: the other one stops Keycloak.
-    let changed_teardown = changed.teardown(None).await;
-    let logs = opts.report_dir.join("logs");
-    let base_teardown = base.teardown(failed.then_some(logs.as_path())).await;
+    let changed_end = orchestrate::finish(
+        &changed,
+        &results[1],
+        changed_problems,
+        &dirs[1],
+        interrupted,
+        failed,
+    )
+    .await;
+    let base_end = orchestrate::finish(
+        &base,
+        &results[0],
+        base_problems,
+        &dirs[0],
+        interrupted,
+        failed,
+    )
+    .await;
     progress.finish();
-    let kept = base.run.keep.then(|| base.run.dir.clone());
-    let [base_outcome, changed_outcome] = outcomes;
-    let (base_report, mut problems) = finish_side(
-        ("baseline", &base, &dirs[0]),
-        base_outcome,
-        base_teardown,
-        kept.as_deref(),
-    );
-    let (changed_report, changed_problems) = finish_side(
-        ("changed", &changed, &dirs[1]),
-        changed_outcome,
-        changed_teardown,
-        None,
-    );
-    problems.extend(changed_problems);
+    let mut problems = side_problems("baseline", &base_end);
+    problems.extend(side_problems("changed", &changed_end));
     let side = |session: &Session, file: &RealmFile, added, dir: &Path, report: &Report| Side {
         realm: session.realm.name.clone(),
         file: file.origin.clone(),
@@ -171,17 +160,18 @@ pub async fn run(
         added,
         summary: report.summary.clone(),
     };
+    let (base_report, changed_report) = (&base_end.report, &changed_end.report);
     Ok(LiveDetails {
         keycloak: base.stack.keycloak.version.clone(),
         selection: describe(&opts.checks),
         left_out: LEFT_OUT.to_owned(),
-        baseline: side(&base, baseline_file, baseline_added, &dirs[0], &base_report),
+        baseline: side(&base, baseline_file, baseline_added, &dirs[0], base_report),
         changed: side(
             &changed,
             changed_file,
             changed_added,
             &dirs[1],
-            &changed_report,
+            changed_report,
         ),
         checks: compare(&base_report.checks, &changed_report.checks),
         problems,
@@ -196,23 +186,24 @@ async fn bring_up(
     [baseline, changed]: [RealmFile; 2],
     dirs: &[PathBuf; 2],
     progress: &Arc<Progress>,
+    interrupt: &Interrupt,
 ) -> anyhow::Result<[Arc<Session>; 2]> {
     let baseline_opts = session_options(opts, baseline)?;
     let changed_opts = session_options(opts, changed)?;
-    let base = tokio::select! {
-        s = Session::start(&baseline_opts, progress.clone(), &dirs[0]) => s,
-        sig = next_signal() => return Err(Interrupted(sig).into()),
-    };
-    let base = base.map_err(|e| not_up(e, &dirs[0]))?;
-    let joined = tokio::select! {
-        s = base.join(&changed_opts, &dirs[1]) => s.map_err(|e| not_up(e, &dirs[1])),
-        sig = next_signal() => Err(Interrupted(sig).into()),
+    let base = orchestrate::start(&baseline_opts, progress.clone(), &dirs[0], interrupt).await?;
+    let joined = match interrupt.guard(base.join(&changed_opts, &dirs[1])).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(error)) => Err(orchestrate::StartError::NotUp {
+            error,
+            logs_dir: dirs[1].join("logs"),
+        }),
+        Err(sig) => Err(orchestrate::StartError::Interrupted(sig)),
     };
     match joined {
         Ok(changed) => Ok([base, changed]),
         Err(e) => {
             base.teardown(None).await;
-            Err(e)
+            Err(e.into())
         }
     }
 }
@@ -233,27 +224,15 @@ fn describe(checks: &[Check]) -> String {
     parts.join(",")
 }
 
-/// One side's results and the problems its expectations had.
-struct Outcome {
-    results: Vec<CheckReport>,
-    problems: Vec<String>,
-}
-
 /// Runs the checks on both sessions at once; on a signal, the unfinished ones become
-/// skips saying so, and a second signal aborts at once (the watchdog cleans up).
+/// skips saying so. Returns each side's results and expectation problems.
 async fn run_both(
     sessions: &[Arc<Session>; 2],
     opts: &LiveOptions,
-) -> ([Outcome; 2], Option<&'static str>) {
-    let all = catalogue();
-    let expectations = sessions.each_ref().map(|s| {
-        runner::load_expectations(s, &crate::config::expectations_dir(), &all).unwrap_or_else(|e| {
-            let mut none = crate::expectations::Expectations::default();
-            none.problems.push(format!("{e:#}"));
-            none
-        })
-    });
-    let results = [Mutex::new(Vec::new()), Mutex::new(Vec::new())];
+    interrupt: &Interrupt,
+) -> ([Results; 2], [Vec<String>; 2], Option<&'static str>) {
+    let expectations = sessions.each_ref().map(|s| runner::session_expectations(s));
+    let results = [Results::default(), Results::default()];
     let run = |i: usize, label| {
         runner::run_checks(
             &sessions[i],
@@ -265,61 +244,32 @@ async fn run_both(
             label,
         )
     };
-    let started = Instant::now();
-    let interrupted = tokio::select! {
-        _ = futures::future::join(run(0, "[baseline] "), run(1, "[changed] ")) => None,
-        sig = next_signal() => Some(sig),
-    };
-    let progress = &sessions[0].progress;
-    progress.phase_done("checks", started.elapsed());
+    let both = futures::future::join(run(0, "[baseline] "), run(1, "[changed] "));
+    let interrupted = orchestrate::run_cancellable(&sessions[0].progress, interrupt, both).await;
     if let Some(sig) = interrupted {
-        progress.println(&format!(
-            "{sig}: stopping the checks and tearing down (send it again to abort at once)"
-        ));
-        let run = sessions[0].run.clone();
-        tokio::spawn(async move {
-            next_signal().await;
-            eprintln!("second signal: aborting teardown; the watchdog removes what is left");
-            run.abort();
-            std::process::exit(i32::from(INTERRUPTED));
-        });
+        for results in &results {
+            orchestrate::mark_unfinished(&opts.checks, results, sig);
+        }
     }
-    let outcomes = [0, 1].map(|i| {
-        let mut results =
-            std::mem::take(&mut *results[i].lock().unwrap_or_else(|e| e.into_inner()));
-        if let Some(sig) = interrupted {
-            let why = format!("not finished: the run was interrupted by {sig}");
-            let unfinished: Vec<CheckReport> = opts
-                .checks
-                .iter()
-                .filter(|c| !results.iter().any(|r| r.id == c.id))
-                .map(|c| runner::not_run(c, Status::Skip, &why))
-                .collect();
-            results.extend(unfinished);
-        }
-        Outcome {
-            results,
-            problems: expectations[i].problems.clone(),
-        }
-    });
-    (outcomes, interrupted)
+    let problems = expectations.map(|e| e.problems);
+    (results, problems, interrupted)
 }
 
-/// Builds a side's report, writes it into `dir` and scans it for secrets. Returns it with
-/// what fails the diff besides regressions, each line prefixed with the side: teardown
+/// What fails the diff besides regressions, each line prefixed with the side: teardown
 /// left something, a secret in clear, a stale expectation, a report not written.
-fn finish_side(
-    (label, session, dir): (&str, &Session, &Path),
-    outcome: Outcome,
-    teardown: TeardownReport,
-    kept: Option<&Path>,
-) -> (Report, Vec<String>) {
-    let mut report = runner::build_report(session, outcome.results, teardown, outcome.problems);
+fn side_problems(label: &str, end: &Finished) -> Vec<String> {
     let mut problems = Vec::new();
-    if let Err(e) = report.write_and_scan(dir, kept) {
-        problems.push(format!("{label}: {e:#}"));
+    if let Some(e) = &end.write_error {
+        problems.push(format!("{label}: {e}"));
     }
-    problems.extend(report.problems.iter().map(|p| format!("{label}: {p}")));
+    let report = &end.report;
+    problems.extend(
+        report
+            .problems
+            .iter()
+            .filter(|p| !p.starts_with("interrupted by"))
+            .map(|p| format!("{label}: {p}")),
+    );
     let t = &report.teardown;
     if !t.is_clean() {
         problems.push(format!(
@@ -332,7 +282,7 @@ fn finish_side(
             t.notes.join("; ")
         ));
     }
-    (report, problems)
+    problems
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub use compare::{Change, CheckDiff, compare, ids_with};
-pub use live::{Interrupted, LIVE_AREAS, LiveOptions, run, selection};
+pub use live::{LIVE_AREAS, LiveOptions, run, selection};
 
 /// Why the areas outside [`LIVE_AREAS`] do not run, for the output and the docs.
 pub const LEFT_OUT: &str = "MCP, STORAGE and RS are left out: they need an MCP server \

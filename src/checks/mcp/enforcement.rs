@@ -8,10 +8,11 @@ use serde_json::json;
 
 use super::super::{CheckCtx, CheckResult, pass, skip};
 use super::users::{USER, derived, mcp_url, token_for};
+use crate::keycloak::realm::RESOURCE_SERVER_CLIENT;
 use crate::mcp::client::{McpClient, McpClientOptions};
 use crate::mcp::scope_map::ScopeMap;
 use crate::mcp::{arguments, provision};
-use crate::nextcloud::{AuthKind, user_id_for_sub};
+use crate::nextcloud::{AuthKind, RecordedRequest};
 use crate::oauth::jwt;
 
 /// Every scope the server lists, as a set.
@@ -147,9 +148,11 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or_default()
 }
 
-/// A note created through the MCP server reaches the stand-in for the user: with Basic
-/// app-password auth when the release provisions through Login Flow v2 (never with the
-/// bearer token then), with the user's bearer token otherwise.
+/// A note created through the MCP server reaches the resource server as the user: read
+/// back there with the user's own (exchanged) token, it is in the user's notes. Where the
+/// resource server keeps a request log (the stand-in), it also shows how the MCP server
+/// authenticated: Basic with the app password when the release provisions through Login
+/// Flow v2 (never the bearer token then), the user's bearer token otherwise.
 async fn end_to_end(
     ctx: &CheckCtx,
     url: &str,
@@ -167,13 +170,9 @@ async fn end_to_end(
     ctx.step(format!("{tool} with every scope"));
     let token = token_for(ctx, USER, all).await?;
     let (_, claims) = jwt::peek(token.expose())?;
-    let uid = user_id_for_sub(1, claims["sub"].as_str().unwrap_or_default());
-    let before = ctx
-        .session
-        .subjects
-        .stand_in_requests()
-        .map(|r| r.len())
-        .unwrap_or(0);
+    let rs = ctx.resource_server()?;
+    let uid = rs.user_id(claims["sub"].as_str().unwrap_or_default());
+    let mark = rs.log_mark();
     let client = McpClient::connect(McpClientOptions::new(url, token))
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
@@ -191,33 +190,70 @@ async fn end_to_end(
     let outcome = client.call_tool(&tool, args).await?;
     client.close().await;
     ensure!(!outcome.is_error, "{tool} failed: {}", outcome.text);
-    let requests = ctx
-        .session
-        .subjects
-        .stand_in_requests()
-        .context("no stand-in request log")?;
-    let notes: Vec<_> = requests[before..]
+    read_back_as_user(ctx, &title, &uid).await?;
+    if let Some(log) = &rs.request_log {
+        how_it_authenticated(ctx, &log.snapshot()[mark..], &uid, login_flow)?;
+    }
+    Ok(())
+}
+
+/// The note titled `title` is among the user's notes at the resource server, read with
+/// the user's token exchanged for the resource server (`aud` = its client).
+async fn read_back_as_user(ctx: &CheckCtx, title: &str, uid: &str) -> anyhow::Result<()> {
+    let base = ctx.resource_server()?.base_url.clone();
+    let token = super::super::rs::exchanged(ctx, RESOURCE_SERVER_CLIENT).await?;
+    ctx.step(format!(
+        "read the notes back at the resource server as {USER}"
+    ));
+    let resp = ctx
+        .http()
+        .get(format!("{base}/index.php/apps/notes/api/v1/notes"))
+        .header("OCS-APIRequest", "true")
+        .bearer(&token)
+        .send()
+        .await?;
+    ensure!(
+        resp.status == 200,
+        "listing {USER}'s notes at the resource server: {}",
+        resp.summary()
+    );
+    let notes: Vec<serde_json::Value> = resp.json()?;
+    ensure!(
+        notes.iter().any(|n| n["title"] == title),
+        "the note {title:?} is not among {USER}'s {} notes at the resource server (user {uid})",
+        notes.len()
+    );
+    Ok(())
+}
+
+/// What the resource server's log says about the MCP server's Notes requests.
+fn how_it_authenticated(
+    ctx: &CheckCtx,
+    requests: &[RecordedRequest],
+    uid: &str,
+    login_flow: bool,
+) -> anyhow::Result<()> {
+    let notes: Vec<_> = requests
         .iter()
         .filter(|r| r.path.contains("/apps/notes/api/v1/notes"))
         .collect();
     ctx.note(format!(
-        "stand-in saw: {}",
+        "the resource server's log: {}",
         serde_json::to_string(&notes).unwrap_or_default()
     ));
     let post = notes
         .iter()
         .find(|r| r.method == "POST")
-        .context("the stand-in saw no POST to the Notes API")?;
+        .context("the resource server's log holds no POST to the Notes API")?;
     if login_flow {
         ensure!(
-            matches!(&post.auth, AuthKind::Basic { user } if *user == uid),
+            matches!(&post.auth, AuthKind::Basic { user } if user == uid),
             "the Notes request came with {:?}, expected Basic auth with the app password of {uid}",
             post.auth
         );
     } else {
         ensure!(
-            matches!(&post.auth, AuthKind::Bearer { .. })
-                && post.user.as_deref() == Some(uid.as_str()),
+            matches!(&post.auth, AuthKind::Bearer { .. }) && post.user.as_deref() == Some(uid),
             "the Notes request came with {:?} as {:?}, expected the bearer token of {uid}",
             post.auth,
             post.user
@@ -241,17 +277,13 @@ pub(super) async fn provisioning_bound_to_caller(ctx: &CheckCtx) -> CheckResult 
         ));
     }
     let granter = token_for(ctx, USER, &openid).await?;
-    let before = ctx
-        .session
-        .subjects
-        .stand_in_requests()
-        .map(|r| r.len())
-        .unwrap_or(0);
+    let rs = ctx.resource_server()?;
+    let mark = rs.log_mark();
     ctx.step("bob asks for access; alice grants it at bob's login URL");
     let p = provision::login_flow(ctx.http(), &ctx.evidence, &url, &caller, &granter).await?;
     ensure!(
         p.grant_status == 200,
-        "the stand-in refused alice's grant (HTTP {})",
+        "the resource server refused alice's grant (HTTP {})",
         p.grant_status
     );
     let status = p.final_status().unwrap_or_default();
@@ -260,9 +292,11 @@ pub(super) async fn provisioning_bound_to_caller(ctx: &CheckCtx) -> CheckResult 
         "bob is provisioned with the app password alice granted: {}",
         p.status.text
     );
-    let deleted = ctx.session.subjects.stand_in_requests().unwrap_or_default()[before..]
-        .iter()
-        .any(|r| r.method == "DELETE" && r.path.contains("apppassword"));
+    let deleted = rs.request_log.as_ref().is_some_and(|log| {
+        log.snapshot()[mark..]
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path.contains("apppassword"))
+    });
     pass(format!(
         "bob's status after alice's grant: {status:?}{}",
         if deleted {

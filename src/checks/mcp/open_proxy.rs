@@ -8,34 +8,25 @@
 
 use std::time::Duration;
 
-use super::super::{CheckCtx, CheckResult, flows, pass, skip};
+use super::super::{CheckCtx, CheckResult, flows, pass};
 use crate::browser::login::FlowEnd;
 use crate::oauth::pkce::{AuthorizationRequest, Pkce, random_value};
 
 /// Starts `mcp-server-dcr`: the session's release and wiring with `ENABLE_DCR=true`.
-async fn start_open_instance(ctx: &CheckCtx) -> anyhow::Result<Result<String, String>> {
-    let subjects = &ctx.session.subjects;
-    let Some(launcher) = subjects.launcher(&ctx.session.run, &ctx.session.progress) else {
-        return Ok(Err(
-            "needs an MCP server the harness starts (native backend)".into(),
-        ));
-    };
+async fn start_open_instance(ctx: &CheckCtx) -> anyhow::Result<String> {
     ctx.step("start a second instance of the release with ENABLE_DCR=true");
-    let instance = subjects
-        .instances
-        .start(launcher, "mcp-server-dcr", |w| {
-            w.extra_env.push(("ENABLE_DCR".into(), "true".into()))
+    let instance = ctx
+        .instances()?
+        .start("mcp-server-dcr", |s| {
+            s.set_env.push(("ENABLE_DCR".into(), "true".into()))
         })
         .await
         .map_err(|why| anyhow::anyhow!("the ENABLE_DCR instance did not start: {why}"))?;
-    Ok(Ok(instance.base_url))
+    Ok(instance.base_url)
 }
 
 pub(super) async fn unregistered_client(ctx: &CheckCtx) -> CheckResult {
-    let base = match start_open_instance(ctx).await? {
-        Ok(b) => b,
-        Err(why) => return skip(why),
-    };
+    let base = start_open_instance(ctx).await?;
     let client_id = format!("never-registered-{}", random_value().to_lowercase());
     let redirect_uri = format!(
         "{}/never-registered-callback",

@@ -46,9 +46,9 @@ impl Proxy {
             Err(why) => return Ok(Err(why)),
         };
         let idp = ctx.discovery().await?;
-        let client = &ctx.session.subjects.harness_client;
+        let client = ctx.harness_client()?;
         Ok(Ok(Proxy {
-            authorize: format!("{}/oauth/authorize", mcp.endpoint.base_url),
+            authorize: format!("{}/oauth/authorize", mcp.base_url),
             idp_authorize: idp
                 .authorization_endpoint
                 .context("the realm's discovery has no authorization_endpoint")?,

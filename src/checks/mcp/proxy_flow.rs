@@ -22,7 +22,7 @@ pub(crate) struct ProxyCode {
 
 /// The MCP server's base URL, or a skip reason.
 fn base(ctx: &CheckCtx) -> Result<String, String> {
-    ctx.mcp_server().map(|m| m.endpoint.base_url.clone())
+    ctx.mcp_server().map(|m| m.base_url.clone())
 }
 
 /// The harness's authorization request at the proxy (S256, `scope`, no nonce: the
@@ -45,7 +45,7 @@ pub(crate) async fn round_trip(
     user: &str,
     scope: &str,
 ) -> anyhow::Result<ProxyCode> {
-    let client = &ctx.session.subjects.harness_client;
+    let client = ctx.harness_client()?;
     let pkce = Pkce::new();
     let (req, state) = request(&client.client_id, &client.redirect_uri, scope, &pkce);
     let end = browse(
@@ -85,7 +85,7 @@ pub(crate) async fn redeem(
     verifier: Option<&Secret>,
 ) -> anyhow::Result<Response> {
     ctx.step("redeem the proxy code at /oauth/token");
-    let client = &ctx.session.subjects.harness_client;
+    let client = ctx.harness_client()?;
     let mut params = vec![
         ("grant_type", "authorization_code"),
         ("code", code.code.expose()),
@@ -154,7 +154,7 @@ pub(super) async fn code_injection(ctx: &CheckCtx) -> CheckResult {
         Ok(b) => b,
         Err(why) => return skip(why),
     };
-    let client = &ctx.session.subjects.harness_client;
+    let client = ctx.harness_client()?;
     let pkce = Pkce::new();
     let (req, state) = request(&client.client_id, &client.redirect_uri, "openid", &pkce);
     ctx.step("start at the proxy; read where it sends the browser");

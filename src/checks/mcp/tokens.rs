@@ -43,7 +43,7 @@ pub(super) async fn wrong_audience(ctx: &CheckCtx) -> CheckResult {
     let subject = token_for(ctx, USER, &openid).await?;
     ctx.step("exchange alice's token for audience nextcloud only");
     let meta = ctx.discovery().await?;
-    let mcp_client = crate::checks::realm::MCP_CLIENT;
+    let mcp_client = crate::keycloak::realm::MCP_SERVER_CLIENT;
     let x = Exchange {
         subject_token: Some(subject.expose()),
         subject_token_type: Some(ACCESS_TOKEN_TYPE),
@@ -89,7 +89,7 @@ pub(super) async fn foreign_issuer(ctx: &CheckCtx) -> CheckResult {
         realm.issuer()
     );
     ctx.step(format!("client_credentials at {foreign}"));
-    let mcp_client = crate::checks::realm::MCP_CLIENT;
+    let mcp_client = crate::keycloak::realm::MCP_SERVER_CLIENT;
     let endpoint = format!("{foreign}/protocol/openid-connect/token");
     let t = token::client_credentials(
         ctx.http(),

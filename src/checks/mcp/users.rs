@@ -17,7 +17,7 @@ pub(super) const USER: &str = "alice";
 
 /// The MCP endpoint, or why there is none (a skip reason).
 pub(super) fn mcp_url(ctx: &CheckCtx) -> Result<String, String> {
-    ctx.mcp_server().map(|m| m.endpoint.mcp_url())
+    ctx.mcp_server().map(|m| m.mcp_url())
 }
 
 /// `user`'s access token for exactly `scopes` (through the browser, cached).
@@ -47,18 +47,12 @@ pub(super) async fn tools_under(url: &str, token: &Secret) -> anyhow::Result<Vec
 /// The scope map of this session's server: derived by the first check that asks, by
 /// leave-one-out over the scopes its metadata lists, then shared.
 pub(super) async fn derived(ctx: &CheckCtx, url: &str) -> anyhow::Result<Arc<Derived>> {
-    ctx.session
-        .subjects
-        .scope_map
-        .get_or_try_init(|| derive(ctx, url))
-        .await
-        .cloned()
+    ctx.session.memo.get_or_try_init(|| derive(ctx, url)).await
 }
 
-async fn derive(ctx: &CheckCtx, url: &str) -> anyhow::Result<Arc<Derived>> {
+async fn derive(ctx: &CheckCtx, url: &str) -> anyhow::Result<Derived> {
     let listed = ctx
         .session
-        .subjects
         .alignment
         .as_ref()
         .and_then(|a| a.as_ref().ok())
@@ -85,12 +79,12 @@ async fn derive(ctx: &CheckCtx, url: &str) -> anyhow::Result<Arc<Derived>> {
         full.len(),
         openid_only.len()
     ));
-    Ok(Arc::new(Derived {
+    Ok(Derived {
         map,
         listed,
         full,
         openid_only,
-    }))
+    })
 }
 
 /// MCP: the scope map holds its invariants and is confirmed on a random subset.
@@ -175,7 +169,7 @@ async fn confirm_on_random_subset(ctx: &CheckCtx, url: &str, d: &Derived) -> any
 fn pin_snapshot(ctx: &CheckCtx, d: &Derived) -> anyhow::Result<()> {
     let version = ctx
         .mcp_server()
-        .map(|m| m.endpoint.version.clone())
+        .map(|m| m.version.clone())
         .unwrap_or_default();
     let name = format!("scope-map-{version}");
     let map = d.map.clone();

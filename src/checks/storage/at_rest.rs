@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::ensure;
 
-use super::super::{CheckCtx, CheckResult, pass, skip};
+use super::super::{CheckCtx, CheckResult, pass};
 use super::lab::Lab;
-use super::lab_or_skip;
 use crate::secret::{Redactor, Secret, SecretKind};
 use crate::storage::inventory::Inventory;
 use crate::storage::scan::{Matcher, needles};
@@ -81,29 +80,19 @@ fn encrypted_values(db: &TokenDb) -> anyhow::Result<Vec<(String, Vec<u8>, String
 
 /// STORAGE-01.
 pub(super) async fn path_and_mode(ctx: &CheckCtx) -> CheckResult {
-    let lab = match lab_or_skip(ctx).await {
-        Ok(l) => l,
-        Err(why) => return skip(why),
-    };
+    let lab = Lab::get(ctx).await;
     let mut checked = Vec::new();
     if let Ok(m) = ctx.mcp_server()
-        && let Some(path) = &m.db_path
+        && let (Some(path), Some(home)) = (&m.db_path, &m.home)
     {
-        let name = ctx
-            .session
-            .subjects
-            .launch
-            .as_ref()
-            .map_or("mcp-server", |l| l.wiring.instance.as_str());
-        let dir = ctx.session.run.path(name);
-        checked.push(one_database(ctx, "the session's MCP server", path, &dir)?);
+        checked.push(one_database(ctx, "the session's MCP server", path, home)?);
     }
     let i = lab.instance()?;
     checked.push(one_database(
         ctx,
         &format!("instance {}", i.name),
         &i.db_path,
-        &ctx.session.run.path(&i.name),
+        &i.home,
     )?);
     pass(checked.join("; "))
 }
@@ -161,10 +150,7 @@ pub(super) fn db_files_in(dir: &Path) -> Vec<PathBuf> {
 
 /// STORAGE-06.
 pub(super) async fn no_secret_in_clear(ctx: &CheckCtx) -> CheckResult {
-    let lab = match lab_or_skip(ctx).await {
-        Ok(l) => l,
-        Err(why) => return skip(why),
-    };
+    let lab = Lab::get(ctx).await;
     lab.flow1(ctx).await?;
     lab.grant(ctx).await?;
     let (_held, _) = lab.flow2(ctx).await?;
@@ -224,16 +210,13 @@ pub(super) async fn no_secret_in_clear(ctx: &CheckCtx) -> CheckResult {
 
 /// STORAGE-07.
 pub(super) async fn wrong_key(ctx: &CheckCtx) -> CheckResult {
-    let lab = match lab_or_skip(ctx).await {
-        Ok(l) => l,
-        Err(why) => return skip(why),
-    };
+    let lab = Lab::get(ctx).await;
     lab.grant(ctx).await?;
     let (_held, _) = lab.flow2(ctx).await?;
     let dbs = databases(ctx, &lab).await?;
     let dcr = lab.dcr(ctx).await;
     let _reading = dcr.lock.read().await;
-    let wrong = Cipher::new(&crate::stack::native::mcp_server::fernet_key())?;
+    let wrong = Cipher::new(&crate::storage::cipher::new_key())?;
     let (mut total, mut opened_by_wrong, mut refused_by_right) = (0, Vec::new(), Vec::new());
     for db in &dbs {
         ctx.step(format!(
@@ -284,10 +267,7 @@ pub(super) async fn wrong_key(ctx: &CheckCtx) -> CheckResult {
 
 /// STORAGE-13.
 pub(super) async fn inventory(ctx: &CheckCtx) -> CheckResult {
-    let lab = match lab_or_skip(ctx).await {
-        Ok(l) => l,
-        Err(why) => return skip(why),
-    };
+    let lab = Lab::get(ctx).await;
     lab.flow1(ctx).await?;
     lab.grant(ctx).await?;
     let (_held, _) = lab.flow2(ctx).await?;

@@ -10,11 +10,10 @@ use anyhow::{Context, ensure};
 use tokio::sync::RwLock;
 
 use super::super::{CheckCtx, CheckResult, pass, skip};
-use super::lab::{Lab, launcher_of};
+use super::lab::Lab;
 use crate::oauth::dcr::{self, DcrOutcome, Registration};
 use crate::secret::{Secret, SecretKind};
-use crate::stack::native::mcp_instances::Instance;
-use crate::stack::native::mcp_profiles::profile_for;
+use crate::stack::Instance;
 use crate::storage::{Cipher, TokenDb, cipher};
 
 /// The instance's name (its log is `<run>/storage-dcr.log`).
@@ -115,26 +114,12 @@ pub(super) async fn start(ctx: &CheckCtx) -> Dcr {
         log,
         lock: RwLock::new(()),
     };
-    let launcher = match launcher_of(ctx) {
-        Ok(l) => l,
-        Err(why) => return unavailable(why, Vec::new()),
-    };
-    let profile = match profile_for(&launcher.options.version) {
-        Ok(p) => p,
+    let instances = match ctx.instances() {
+        Ok(i) => i,
         Err(e) => return unavailable(format!("{e:#}"), Vec::new()),
     };
-    let started = ctx
-        .session
-        .subjects
-        .instances
-        .start(launcher, NAME, |w| {
-            w.unset_env = vec![
-                profile.client_id_var.to_owned(),
-                profile.client_secret_var.to_owned(),
-            ];
-        })
-        .await;
-    let log = ctx.session.run.path(format!("{NAME}.log"));
+    let started = instances.start(NAME, |s| s.static_client = false).await;
+    let log = instances.log_path(NAME);
     let lines = registration_lines(&log);
     ctx.note(format!("its log about registration:\n{}", lines.join("\n")));
     let instance = match started {
@@ -243,9 +228,6 @@ async fn registered(ctx: &CheckCtx) -> Result<std::sync::Arc<Dcr>, String> {
 
 /// STORAGE-10: without a static client the server registers itself.
 pub(super) async fn registers(ctx: &CheckCtx) -> CheckResult {
-    if let Err(why) = launcher_of(ctx) {
-        return skip(why);
-    }
     let dcr = Lab::get(ctx).await.dcr(ctx).await;
     ctx.step("the instance without a static client, as it started");
     ctx.note(format!(
@@ -353,18 +335,13 @@ pub(super) async fn restart_keeps_client(ctx: &CheckCtx) -> CheckResult {
     let _exclusive = dcr.lock.write().await;
     let old = dcr.client.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
     let instance = dcr.instance.as_ref().context("no instance")?;
-    let launcher = launcher_of(ctx).map_err(|e| anyhow::anyhow!(e))?;
+    let instances = ctx.instances()?;
     ctx.step(format!(
         "restart {NAME} (SIGTERM, then the same port, database and key)"
     ));
-    let log = ctx.session.run.path(format!("{NAME}.log"));
+    let log = instances.log_path(NAME);
     let before = registration_lines(&log).len();
-    let restarted = ctx
-        .session
-        .subjects
-        .instances
-        .restart(launcher, instance, None)
-        .await;
+    let restarted = instances.restart(instance, None).await;
     let lines: Vec<String> = registration_lines(&log).split_off(before);
     ctx.note(format!(
         "its log about the client since the restart:\n{}",

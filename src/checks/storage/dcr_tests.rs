@@ -22,7 +22,7 @@ fn the_refusal_is_read_from_the_server_log() {
 #[test]
 fn a_stored_client_is_read_and_decrypted_for_teardown() {
     let dir = tempfile::tempdir().unwrap();
-    let key = crate::stack::native::mcp_server::fernet_key();
+    let key = crate::storage::cipher::new_key();
     let cipher = Cipher::new(&key).unwrap();
     let path = dir.path().join("tokens.db");
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -57,7 +57,7 @@ fn a_stored_client_is_read_and_decrypted_for_teardown() {
     );
     assert!(c.describe().contains("Fernet token"));
     assert!(!c.describe().contains("client-secret-0123456789"));
-    let wrong = Cipher::new(&crate::stack::native::mcp_server::fernet_key()).unwrap();
+    let wrong = Cipher::new(&crate::storage::cipher::new_key()).unwrap();
     assert!(
         StoredClient::read(&db, &wrong)
             .unwrap()

@@ -21,10 +21,9 @@ use super::super::CheckCtx;
 use super::super::mcp::proxy_flow;
 use crate::browser::login::Page;
 use crate::mcp::provision;
-use crate::nextcloud::user_id_for_sub;
 use crate::oauth::jwt;
 use crate::secret::{Secret, SecretKind};
-use crate::stack::native::mcp_instances::Instance;
+use crate::stack::Instance;
 
 /// Provisions by Flow 2 in the lab (and nowhere else in the catalogue).
 pub(crate) const FLOW2_USER: &str = "carol";
@@ -155,7 +154,7 @@ async fn to_page(ctx: &CheckCtx, user: &str, url: &str, prefix: &str) -> anyhow:
 pub(crate) struct Grant {
     pub user: &'static str,
     pub sub: String,
-    /// The user's id at the stand-in (what the app password logs in as).
+    /// The user's id at the resource server (what the app password logs in as).
     pub uid: String,
     pub status: String,
 }
@@ -163,7 +162,7 @@ pub(crate) struct Grant {
 impl Grant {
     pub fn summary(&self) -> String {
         format!(
-            "Login Flow v2 for {} (sub {}, stand-in user {}): final status {:?}",
+            "Login Flow v2 for {} (sub {}, resource-server user {}): final status {:?}",
             self.user, self.sub, self.uid, self.status
         )
     }
@@ -188,7 +187,7 @@ pub(super) async fn login_flow(ctx: &CheckCtx, lab: &Instance) -> anyhow::Result
     );
     Ok(Grant {
         user,
-        uid: user_id_for_sub(1, &sub),
+        uid: ctx.resource_server()?.user_id(&sub),
         sub,
         status,
     })

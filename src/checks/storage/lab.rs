@@ -11,7 +11,7 @@ use tokio::sync::{Mutex, MutexGuard, OnceCell};
 use super::super::CheckCtx;
 use super::dcr::{self, Dcr};
 use super::flows::{self, Flow1, Flow2, Grant};
-use crate::stack::native::mcp_instances::Instance;
+use crate::stack::Instance;
 use crate::storage::{Cipher, TokenDb};
 
 /// The lab instance's name (its log is `<run>/storage.log`).
@@ -33,27 +33,16 @@ pub(crate) struct Lab {
 impl Lab {
     /// The session's lab, started by the first check that asks.
     pub(super) async fn get(ctx: &CheckCtx) -> Arc<Lab> {
-        ctx.session
-            .subjects
-            .storage
-            .get_or_init(|| async { Arc::new(Lab::start(ctx).await) })
-            .await
-            .clone()
+        ctx.session.memo.get_or_init(|| Lab::start(ctx)).await
     }
 
     async fn start(ctx: &CheckCtx) -> Lab {
         ctx.step(format!(
             "start the lab: the session's MCP server configuration as instance {LAB:?}, with its own port and database"
         ));
-        let instance = match launcher_of(ctx) {
-            Ok(launcher) => {
-                ctx.session
-                    .subjects
-                    .instances
-                    .start(launcher, LAB, |_| {})
-                    .await
-            }
-            Err(why) => Err(why),
+        let instance = match ctx.instances() {
+            Ok(instances) => instances.start(LAB, |_| {}).await,
+            Err(e) => Err(format!("{e:#}")),
         };
         match &instance {
             Ok(i) => ctx.note(format!(
@@ -155,16 +144,4 @@ impl Lab {
             .await
             .clone()
     }
-}
-
-/// Starting a further instance needs the session's own launch (native backend only).
-pub(super) fn launcher_of(
-    ctx: &CheckCtx,
-) -> Result<crate::stack::native::mcp_instances::Launcher<'_>, String> {
-    ctx.session
-        .subjects
-        .launcher(&ctx.session.run, &ctx.session.progress)
-        .ok_or_else(|| {
-            "the harness did not start the MCP server itself (an external server): it has no database to read and cannot start another instance".to_owned()
-        })
 }

@@ -5,14 +5,13 @@
 use anyhow::{Context, ensure};
 use serde_json::json;
 
-use super::super::{CheckCtx, CheckResult, pass, skip};
+use super::super::{CheckCtx, CheckResult, pass};
 use super::at_rest::db_files_in;
 use super::flows::{GRANT_USER, first_line, tool_message, user_token};
-use super::lab::launcher_of;
 use crate::mcp::client::{McpClient, McpClientOptions, ToolOutcome};
 use crate::mcp::provision;
 use crate::secret::Secret;
-use crate::stack::native::mcp_instances::Instance;
+use crate::stack::Instance;
 use crate::storage::mode_of;
 
 /// A notes tool that reads through the stored app password (0.202.1 naming).
@@ -30,21 +29,17 @@ const KEY_WORDS: &[&str] = &[
 /// STORAGE-02.
 pub(super) async fn ephemeral_removed(ctx: &CheckCtx) -> CheckResult {
     const NAME: &str = "storage-ephemeral";
-    let launcher = match launcher_of(ctx) {
-        Ok(l) => l,
-        Err(why) => return skip(why),
-    };
     // With background operations on, the release refuses to start without a path
     // ("TOKEN_STORAGE_DB is required when ENABLE_OFFLINE_ACCESS is enabled"), so this
     // instance runs without them: Login Flow v2 still stores app passwords.
     ctx.step(format!(
         "start instance {NAME:?} without TOKEN_STORAGE_DB (and without background operations, which require it)"
     ));
-    let instances = &ctx.session.subjects.instances;
+    let instances = ctx.instances()?;
     let i = instances
-        .start(launcher, NAME, |w| {
-            w.unset_env = vec!["TOKEN_STORAGE_DB".into()];
-            w.extra_env
+        .start(NAME, |s| {
+            s.unset_env = vec!["TOKEN_STORAGE_DB".into()];
+            s.set_env
                 .push(("ENABLE_BACKGROUND_OPERATIONS".into(), "false".into()));
         })
         .await
@@ -135,20 +130,14 @@ fn ephemeral_path_logged(i: &Instance) -> Option<String> {
 /// STORAGE-08.
 pub(super) async fn rekeyed(ctx: &CheckCtx) -> CheckResult {
     const NAME: &str = "storage-rekey";
-    let launcher = match launcher_of(ctx) {
-        Ok(l) => l,
-        Err(why) => return skip(why),
-    };
     ctx.step(format!("start instance {NAME:?}"));
-    let i = ctx
-        .session
-        .subjects
-        .instances
-        .start(launcher, NAME, |_| {})
+    let instances = ctx.instances()?;
+    let i = instances
+        .start(NAME, |_| {})
         .await
         .map_err(|e| anyhow::anyhow!("it did not start: {e}"))?;
     let outcome = rekey_steps(ctx, &i).await;
-    ctx.session.subjects.instances.stop(NAME).await;
+    instances.stop(NAME).await;
     outcome
 }
 
@@ -165,16 +154,13 @@ async fn rekey_steps(ctx: &CheckCtx, first: &Instance) -> CheckResult {
         first_line(&works.text)
     );
     ctx.step("restart it on the same database with another TOKEN_ENCRYPTION_KEY");
-    let launcher = launcher_of(ctx).map_err(|e| anyhow::anyhow!(e))?;
     let log_before = std::fs::read_to_string(&first.log)
         .map(|l| l.len())
         .unwrap_or(0);
-    let new_key = crate::stack::native::mcp_server::fernet_key();
+    let new_key = crate::storage::cipher::new_key();
     let second = ctx
-        .session
-        .subjects
-        .instances
-        .restart(launcher, first, Some(new_key))
+        .instances()?
+        .restart(first, Some(new_key))
         .await
         .map_err(|e| anyhow::anyhow!("the restart failed: {e}"))?;
     let refused = call(ctx, &second, &token, LIST_NOTES_TOOL).await?;

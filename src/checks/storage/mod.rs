@@ -17,12 +17,18 @@ mod provisioning;
 
 pub(crate) use lab::Lab;
 
-use super::{Area, Check, CheckCtx, Need, Subject};
+use super::{Area, Check, Need, Subject};
 use crate::check_fn;
 
-const NEEDS: &[Need] = &[Need::McpServer, Need::ResourceServer, Need::Browser];
+/// Every STORAGE check reads a database of an instance the harness started.
+const NEEDS: &[Need] = &[
+    Need::McpServer,
+    Need::ResourceServer,
+    Need::Browser,
+    Need::McpInstances,
+];
 /// Checks that start their own instance and need no user in a browser.
-const INSTANCE_NEEDS: &[Need] = &[Need::McpServer, Need::ResourceServer];
+const INSTANCE_NEEDS: &[Need] = &[Need::McpServer, Need::ResourceServer, Need::McpInstances];
 
 const fn check(
     id: &'static str,
@@ -135,9 +141,3 @@ pub const CHECKS: &[Check] = &[
         check_fn!(at_rest::inventory),
     ),
 ];
-
-/// The lab, or a skip reason when the harness did not start the MCP server itself.
-async fn lab_or_skip(ctx: &CheckCtx) -> Result<std::sync::Arc<Lab>, String> {
-    lab::launcher_of(ctx)?;
-    Ok(Lab::get(ctx).await)
-}

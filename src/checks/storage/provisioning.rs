@@ -4,13 +4,13 @@
 use anyhow::{Context, ensure};
 use serde_json::json;
 
-use super::super::{CheckCtx, CheckResult, pass, skip};
+use super::super::{CheckCtx, CheckResult, pass};
+use super::Lab;
 use super::flows::{FLOW2_USER, LOGIN_CHECK_TOOL, first_line, tool_message, user_token};
-use super::lab_or_skip;
+use crate::keycloak::realm::MCP_SERVER_CLIENT;
 use crate::mcp::client::{McpClient, McpClientOptions};
 use crate::oauth::{jwt, token};
 use crate::secret::{Secret, SecretKind};
-use crate::session::MCP_SERVER_CLIENT;
 use crate::storage::scan::{Matcher, needles_without_headers};
 use crate::storage::{Cipher, TokenDb, cipher, files_of};
 
@@ -141,10 +141,7 @@ async fn liveness(ctx: &CheckCtx, token: &Secret) -> anyhow::Result<Liveness> {
 
 /// STORAGE-03.
 pub(super) async fn flow2_stored(ctx: &CheckCtx) -> CheckResult {
-    let lab = match lab_or_skip(ctx).await {
-        Ok(l) => l,
-        Err(why) => return skip(why),
-    };
+    let lab = Lab::get(ctx).await;
     let (_held, f) = lab.flow2(ctx).await?;
     ensure!(
         f.second_answer.trim() == "yes",
@@ -209,10 +206,7 @@ pub(super) async fn flow2_stored(ctx: &CheckCtx) -> CheckResult {
 
 /// STORAGE-04.
 pub(super) async fn flow1_not_stored(ctx: &CheckCtx) -> CheckResult {
-    let lab = match lab_or_skip(ctx).await {
-        Ok(l) => l,
-        Err(why) => return skip(why),
-    };
+    let lab = Lab::get(ctx).await;
     let f = lab.flow1(ctx).await?;
     let known: Vec<(String, SecretKind)> = f
         .tokens
@@ -278,13 +272,8 @@ pub(super) async fn flow1_not_stored(ctx: &CheckCtx) -> CheckResult {
 
 /// STORAGE-05.
 pub(super) async fn app_password_stored(ctx: &CheckCtx) -> CheckResult {
-    let lab = match lab_or_skip(ctx).await {
-        Ok(l) => l,
-        Err(why) => return skip(why),
-    };
-    let Some(stand_in) = ctx.session.subjects.stand_in_url() else {
-        return skip("no Nextcloud stand-in runs to check the app password against");
-    };
+    let lab = Lab::get(ctx).await;
+    let rs = ctx.resource_server()?.base_url.clone();
     let g = lab.grant(ctx).await?;
     ctx.step(format!("{}'s row in app_passwords", g.user));
     let (row, password) = stored_for(
@@ -307,10 +296,12 @@ pub(super) async fn app_password_stored(ctx: &CheckCtx) -> CheckResult {
         g.user,
         g.uid
     );
-    ctx.step("log in at the stand-in with the decrypted app password (Basic, OCS cloud/user)");
+    ctx.step(
+        "log in at the resource server with the decrypted app password (Basic, OCS cloud/user)",
+    );
     let resp = ctx
         .http()
-        .get(format!("{stand_in}/ocs/v2.php/cloud/user?format=json"))
+        .get(format!("{rs}/ocs/v2.php/cloud/user?format=json"))
         .basic(&username, &password)
         .header("OCS-APIRequest", "true")
         .send()
@@ -331,17 +322,14 @@ pub(super) async fn app_password_stored(ctx: &CheckCtx) -> CheckResult {
         g.uid
     );
     pass(format!(
-        "{}'s app password is stored as a Fernet token under their sub {}; decrypted, it logs in as {} at the stand-in",
+        "{}'s app password is stored as a Fernet token under their sub {}; decrypted, it logs in as {} at the resource server",
         g.user, g.sub, g.uid
     ))
 }
 
 /// STORAGE-09.
 pub(super) async fn revoked(ctx: &CheckCtx) -> CheckResult {
-    let lab = match lab_or_skip(ctx).await {
-        Ok(l) => l,
-        Err(why) => return skip(why),
-    };
+    let lab = Lab::get(ctx).await;
     let (mut slot, f) = lab.flow2(ctx).await?;
     let (_, rt) = stored_for(
         &lab.db()?,

@@ -84,13 +84,10 @@ pub struct LintOptions {
     pub mcp_scopes: Option<Vec<String>>,
 }
 
-/// The reference server's clientId.
-pub const DEFAULT_MCP_CLIENT: &str = "nextcloud-mcp-server";
-
 impl Default for LintOptions {
     fn default() -> Self {
         Self {
-            mcp_client: DEFAULT_MCP_CLIENT.to_owned(),
+            mcp_client: crate::keycloak::realm::MCP_SERVER_CLIENT.to_owned(),
             mcp_scopes: None,
         }
     }

@@ -29,8 +29,9 @@ const ALLOWED_ALGS: &[Algorithm] = &[
 const NBF_IAT_LEEWAY: i64 = 60;
 
 /// How user_oidc derives a Nextcloud user id from the mapped claim (`sub`) when
-/// unique uid is on: hex SHA-256 of `"<provider db id>_0_<sub>"`.
-pub fn user_id_for_sub(provider_db_id: u32, sub: &str) -> String {
+/// unique uid is on: hex SHA-256 of `"<provider db id>_0_<sub>"`. The stand-in's own
+/// implementation: checks compute what they expect with `nextcloud::UidMapping` instead.
+pub(crate) fn user_id_for_sub(provider_db_id: u32, sub: &str) -> String {
     let digest = Sha256::digest(format!("{provider_db_id}_0_{sub}").as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }

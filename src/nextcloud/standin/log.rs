@@ -39,7 +39,7 @@ pub struct RecordedRequest {
 
 /// Append-only, shared.
 #[derive(Clone, Default)]
-pub(crate) struct RequestLog {
+pub struct RequestLog {
     entries: Arc<Mutex<Vec<RecordedRequest>>>,
 }
 
@@ -48,7 +48,8 @@ impl RequestLog {
         self.lock().push(request);
     }
 
-    pub(crate) fn snapshot(&self) -> Vec<RecordedRequest> {
+    /// Every request so far, in order.
+    pub fn snapshot(&self) -> Vec<RecordedRequest> {
         self.lock().clone()
     }
 

@@ -29,11 +29,16 @@ use anyhow::Context;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use bearer::user_id_for_sub;
-pub use log::{AuthKind, RecordedRequest};
+#[cfg(test)]
+use bearer::user_id_for_sub;
+pub use log::{AuthKind, RecordedRequest, RequestLog};
 
 use bearer::BearerValidator;
 use state::StandInState;
+
+/// How the stand-in names itself in `/status.php`'s `productname`, so that a harness
+/// reaching it by URL knows it is not a real Nextcloud.
+pub const STAND_IN_PRODUCT: &str = "mcp-authz-harness stand-in";
 
 /// How the stand-in trusts Keycloak: user_oidc's provider settings.
 #[derive(Clone, Debug)]
@@ -139,6 +144,11 @@ impl StandIn {
     /// Every request received so far, in order, redacted.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.log.snapshot()
+    }
+
+    /// The request log, shared: it keeps growing while the stand-in serves.
+    pub fn log(&self) -> RequestLog {
+        self.state.log.clone()
     }
 
     /// Stops accepting, lets requests in flight finish (5 s at most), then ends.

@@ -167,7 +167,7 @@ pub(crate) async fn status() -> Json<Value> {
         "version": format!("{major}.{minor}.{micro}.0"),
         "versionstring": format!("{major}.{minor}.{micro}"),
         "edition": "",
-        "productname": "Nextcloud (mcp-authz-harness stand-in)",
+        "productname": format!("Nextcloud ({})", super::STAND_IN_PRODUCT),
         "extendedSupport": false,
     }))
 }

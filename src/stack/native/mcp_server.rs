@@ -13,16 +13,16 @@ use anyhow::{Context, bail};
 use tokio::process::Command;
 
 use super::distribution::{cache_root, lock};
-use super::mcp_profiles::{LaunchProfile, OAuthMode, profile_for};
 use crate::http::Http;
 use crate::progress::Progress;
-use crate::secret::{Secret, SecretKind};
+use crate::secret::Secret;
+use crate::stack::mcp_profiles::{LaunchProfile, OAuthMode, profile_for};
 use crate::stack::process::ManagedProcess;
 use crate::stack::run::RunContext;
 use crate::stack::wait::{Condition, wait_ready};
 
 /// The PyPI package.
-pub const PACKAGE: &str = "nextcloud-mcp-server";
+pub const PACKAGE: &str = crate::mcp::REFERENCE_PACKAGE;
 
 /// Which release to run and how long installing and booting may take.
 #[derive(Clone, Debug)]
@@ -86,6 +86,8 @@ pub struct NativeMcpServer {
     pub db_path: PathBuf,
     /// Its `TMPDIR` (where it puts an ephemeral database when `TOKEN_STORAGE_DB` is unset).
     pub tmp_dir: PathBuf,
+    /// The directory holding its working dir, data and `TMPDIR`.
+    pub home: PathBuf,
     /// The `NEXTCLOUD_OIDC_SCOPES` it was given: the release's own CLI default.
     pub oidc_scopes: String,
     /// The command line, for the report.
@@ -174,6 +176,7 @@ pub async fn start(
         fernet_key: prepared.fernet_key,
         db_path: prepared.db_path,
         tmp_dir: prepared.tmp_dir,
+        home: run.path(&wiring.instance),
         oidc_scopes,
         argv,
     })
@@ -207,7 +210,10 @@ fn prepare(
     let data = run.subdir(&format!("{dir}/data"))?;
     let tmp = run.subdir(&format!("{dir}/tmp"))?;
     let db_path = data.join("tokens.db");
-    let fernet_key = wiring.fernet_key.clone().unwrap_or_else(fernet_key);
+    let fernet_key = wiring
+        .fernet_key
+        .clone()
+        .unwrap_or_else(crate::storage::cipher::new_key);
     let mut cmd = Command::new(venv.join("bin").join(PACKAGE));
     cmd.args(profile.args(port)).current_dir(&cwd).env_clear();
     for var in [
@@ -265,14 +271,9 @@ fn prepare(
     })
 }
 
-/// A Fernet key as `Fernet(key)` takes it: 32 random bytes, url-safe base64 with padding.
-pub fn fernet_key() -> Secret {
-    use base64::Engine;
-    let raw: [u8; 32] = rand::random();
-    Secret::new(
-        SecretKind::FernetKey,
-        base64::engine::general_purpose::URL_SAFE.encode(raw),
-    )
+/// Where installing a release logs, for this run.
+pub fn install_log(run: &RunContext) -> PathBuf {
+    run.path("mcp-server-install.log")
 }
 
 /// The venv of `opts.version`, created once under a lock. Its marker holds the
@@ -311,7 +312,7 @@ pub async fn ensure_venv(
     ));
     let started = Instant::now();
     let deadline = started + opts.install_timeout;
-    let log = run.path("mcp-server-install.log");
+    let log = install_log(run);
     let mut venv_cmd = Command::new(&opts.python);
     venv_cmd.args(["-m", "venv"]).arg(&venv);
     run_to_end(run, venv_cmd, &log, deadline, "creating the venv", progress).await?;
@@ -405,21 +406,6 @@ fn scopes_default_in(source: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fernet_keys_are_32_bytes_of_padded_url_safe_base64() {
-        use base64::Engine;
-        let key = fernet_key();
-        assert_eq!(key.expose().len(), 44);
-        assert!(key.expose().ends_with('='));
-        let raw = base64::engine::general_purpose::URL_SAFE
-            .decode(key.expose())
-            .unwrap();
-        assert_eq!(raw.len(), 32);
-        assert_eq!(key.kind(), SecretKind::FernetKey);
-        // The `fernet` crate (what the STORAGE checks decrypt with) accepts it.
-        assert!(fernet::Fernet::new(key.expose()).is_some());
-    }
 
     #[test]
     fn the_scopes_default_is_read_from_the_click_option() {

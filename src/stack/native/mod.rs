@@ -1,20 +1,31 @@
-//! The native backend: every component a process on this machine.
+//! The native backend: every component a process on this machine (or, for the Nextcloud
+//! stand-in, a server inside the harness).
 
 pub mod chromedriver;
 pub mod distribution;
 pub mod jdk;
 pub mod keycloak;
-pub mod mcp_instances;
-pub mod mcp_profiles;
 pub mod mcp_server;
 
-use super::{Backend, KeycloakEndpoint, Stack, StackConfig};
-use crate::checks::Need;
-use crate::progress::Progress;
-use crate::stack::run::RunContext;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-pub async fn up(run: &RunContext, cfg: &StackConfig, progress: &Progress) -> anyhow::Result<Stack> {
-    let kc = keycloak::start(run, &cfg.keycloak, progress).await?;
+use super::instances::McpInstances;
+use super::run::RunContext;
+use super::{
+    HarnessClient, KeycloakEndpoint, McpServerState, Need, ResourceServer, RunningMcp, STAND_IN,
+    Stack, StackConfig, SubjectWiring, Unavailable, WebDriverEndpoint,
+};
+use crate::nextcloud::{StandIn, StandInConfig, UidMapping};
+use crate::progress::Progress;
+use mcp_server::{McpServerWiring, NativeMcpServer};
+
+pub async fn up(
+    run: Arc<RunContext>,
+    cfg: &StackConfig,
+    progress: Arc<Progress>,
+) -> anyhow::Result<Stack> {
+    let kc = keycloak::start(&run, &cfg.keycloak, &progress).await?;
     let components = vec![
         ("keycloak".to_owned(), kc.version.clone()),
         ("java".to_owned(), kc.java.version.clone()),
@@ -24,44 +35,156 @@ pub async fn up(run: &RunContext, cfg: &StackConfig, progress: &Progress) -> any
         admin_user: kc.admin_user.clone(),
         admin_password: kc.admin_password.clone(),
         version: kc.version.clone(),
+        fresh: true,
+        boot_time: Some(kc.boot_time),
     };
     let mut stack = Stack::new(
-        Backend::Native,
+        (run, progress, cfg),
         endpoint,
         components,
         kc.argv.clone(),
         vec![kc.process],
     );
-    if cfg.needs.contains(&Need::Browser) {
-        start_browser(run, progress, &mut stack).await?;
+    if cfg.needs(Need::Browser) {
+        start_browser(&mut stack).await?;
     }
     Ok(stack)
 }
 
 /// ChromeDriver and Chromium, or the reason they cannot run (then the checks that need
 /// them are skipped, or failed under `CI=true`).
-async fn start_browser(
-    run: &RunContext,
-    progress: &Progress,
-    stack: &mut Stack,
-) -> anyhow::Result<()> {
+pub(super) async fn start_browser(stack: &mut Stack) -> anyhow::Result<()> {
     if let Some(why) = chromedriver::missing() {
-        stack.unavailable.push((Need::Browser, why));
+        stack.mark_unavailable(Unavailable::missing(Need::Browser, why));
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let driver = chromedriver::start(run, progress).await?;
-    progress.phase_done("boot.chromedriver", started.elapsed());
+    let driver = chromedriver::start(&stack.run, &stack.progress).await?;
+    stack
+        .progress
+        .phase_done("boot.chromedriver", started.elapsed());
     stack
         .components
         .push(("chromium".into(), driver.chromium_version.clone()));
     stack
         .components
         .push(("chromedriver".into(), driver.chromedriver_version.clone()));
-    stack.webdriver = Some(super::WebDriverEndpoint {
+    stack.webdriver = Some(WebDriverEndpoint {
         url: driver.url.clone(),
-        chromium: driver.chromium.clone(),
+        chromium: Some(driver.chromium.clone()),
     });
     stack.adopt(driver.process).await;
     Ok(())
+}
+
+/// Logs of installs the native backend ran for this run (the MCP server's venv).
+pub(super) fn install_logs(run: &RunContext) -> Vec<PathBuf> {
+    vec![mcp_server::install_log(run)]
+}
+
+/// The stand-in, then (when asked for) the MCP server against it and the realm.
+pub(super) async fn start_subjects(stack: &mut Stack, wiring: &SubjectWiring) {
+    let stand_in = match StandIn::start(StandInConfig::new(&wiring.discovery_url)).await {
+        Ok(s) => s,
+        Err(e) => {
+            let why = format!("the Nextcloud stand-in did not start: {e:#}");
+            stack.subjects.mcp = McpServerState::Failed {
+                message: why.clone(),
+                log: None,
+            };
+            stack.mark_unavailable(Unavailable::missing(Need::ResourceServer, why));
+            return;
+        }
+    };
+    stack.components.push(("nextcloud".into(), STAND_IN.into()));
+    let nextcloud_host = stand_in.base_url();
+    stack.subjects.resource_server = Some(ResourceServer {
+        base_url: nextcloud_host.clone(),
+        version: STAND_IN.into(),
+        uid_mapping: UidMapping::default(),
+        request_log: Some(stand_in.log()),
+    });
+    stack.keep_stand_in(stand_in);
+    if stack.config.needs(Need::McpServer) {
+        start_mcp_server(stack, wiring, nextcloud_host).await;
+    }
+}
+
+async fn start_mcp_server(stack: &mut Stack, wiring: &SubjectWiring, nextcloud_host: String) {
+    let opts = stack.config.mcp_server.clone();
+    stack
+        .components
+        .push(("mcp-server".into(), opts.version.clone()));
+    let Some(client_secret) = wiring.mcp_client_secret.clone() else {
+        stack.subjects.mcp = McpServerState::Failed {
+            message: format!(
+                "the realm file defines no secret for the client {}",
+                wiring.mcp_client_id
+            ),
+            log: None,
+        };
+        return;
+    };
+    let mut harness = HarnessClient::new(wiring.harness_redirect_uri.clone());
+    harness.allowed_by_this_run = true;
+    let server_wiring = McpServerWiring {
+        instance: "mcp-server".into(),
+        discovery_url: wiring.discovery_url.clone(),
+        nextcloud_host,
+        client_id: wiring.mcp_client_id.clone(),
+        client_secret,
+        allowed_client_id: harness.client_id.clone(),
+        allowed_redirect_uri: harness.redirect_uri.clone(),
+        extra_env: Vec::new(),
+        unset_env: Vec::new(),
+        port: None,
+        fernet_key: None,
+    };
+    stack.subjects.harness_client = Some(harness);
+    let outcome = mcp_server::start(&stack.run, &opts, &server_wiring, &stack.progress).await;
+    stack.subjects.instances = Some(McpInstances::native(
+        stack.run.clone(),
+        stack.progress.clone(),
+        opts,
+        server_wiring,
+    ));
+    stack.subjects.mcp = match outcome {
+        Ok(server) => {
+            let state = running(&server);
+            stack.progress.println(&format!(
+                "{} {} answers at {}",
+                mcp_server::PACKAGE,
+                server.version,
+                server.base_url
+            ));
+            stack.adopt(server.process).await;
+            McpServerState::Running(state)
+        }
+        Err(failure) => {
+            let log = failure.process.as_ref().map(|p| p.log_path().to_owned());
+            if let Some(p) = failure.process {
+                stack.adopt(p).await;
+            }
+            stack.progress.println(&format!(
+                "the MCP server did not start: {}",
+                failure.message
+            ));
+            McpServerState::Failed {
+                message: failure.message,
+                log,
+            }
+        }
+    };
+}
+
+fn running(server: &NativeMcpServer) -> RunningMcp {
+    RunningMcp {
+        base_url: server.base_url.clone(),
+        version: server.version.clone(),
+        fernet_key: Some(server.fernet_key.clone()),
+        db_path: Some(server.db_path.clone()),
+        home: Some(server.home.clone()),
+        requested_scopes: server.requested_scopes(),
+        argv: server.argv.clone(),
+    }
 }

@@ -1,31 +1,47 @@
-//! Further MCP server instances that checks start next to the session's own: another
+//! Further MCP server instances that checks start next to the stack's own: another
 //! configuration of the same release (no static client, no database path, a changed
 //! key), each with its own port, database and log, stopped or restarted by name, and
-//! stopped at teardown with the rest. The session's own instance is never touched.
+//! stopped with the stack. The stack's own instance is never touched.
+//!
+//! A capability: a backend that starts the MCP server itself offers it (native), one that
+//! only reaches a URL does not (external), and checks needing it declare
+//! [`Need::McpInstances`](super::Need::McpInstances).
 
 use std::path::PathBuf;
 use std::process::ExitStatus;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::mcp_server::{self, McpServerOptions, McpServerWiring};
+use super::mcp_profiles::profile_for;
+use super::native::mcp_server::{self, McpServerOptions, McpServerWiring};
+use super::process::ManagedProcess;
+use super::run::RunContext;
 use crate::progress::Progress;
 use crate::secret::Secret;
-use crate::stack::process::ManagedProcess;
-use crate::stack::run::RunContext;
-
-/// What starting an instance needs from the session.
-#[derive(Clone, Copy)]
-pub struct Launcher<'a> {
-    pub run: &'a RunContext,
-    pub progress: &'a Progress,
-    /// The release and limits of the session's own instance.
-    pub options: &'a McpServerOptions,
-    /// The session's own wiring, which a new instance starts from.
-    pub wiring: &'a McpServerWiring,
-}
 
 /// How long a stopped instance gets between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(10);
+
+/// How an instance differs from the stack's own MCP server.
+#[derive(Clone, Debug)]
+pub struct InstanceSettings {
+    /// Variables set over the stack's configuration (`ENABLE_DCR=true`).
+    pub set_env: Vec<(String, String)>,
+    /// Variables left out (`TOKEN_STORAGE_DB`).
+    pub unset_env: Vec<String>,
+    /// Whether it gets the realm's static client; without one it registers itself.
+    pub static_client: bool,
+}
+
+impl Default for InstanceSettings {
+    fn default() -> Self {
+        Self {
+            set_env: Vec::new(),
+            unset_env: Vec::new(),
+            static_client: true,
+        }
+    }
+}
 
 /// A started instance, as checks see it.
 #[derive(Clone, Debug)]
@@ -38,7 +54,10 @@ pub struct Instance {
     pub fernet_key: Secret,
     /// `TOKEN_STORAGE_DB` (unless the configuration unset it).
     pub db_path: PathBuf,
+    /// Its `TMPDIR` (where an ephemeral database goes).
     pub tmp_dir: PathBuf,
+    /// The directory holding its working dir, data and `TMPDIR`.
+    pub home: PathBuf,
     pub log: PathBuf,
     pub argv: Vec<String>,
     /// The wiring it was started with (port and key filled in), for a restart.
@@ -51,50 +70,89 @@ impl Instance {
     }
 }
 
-/// The extra instances of a session.
-#[derive(Default)]
-pub struct Instances {
+/// What starting an instance needs: the stack's own launch, which a new one starts from.
+struct NativeLaunch {
+    run: Arc<RunContext>,
+    progress: Arc<Progress>,
+    options: McpServerOptions,
+    wiring: McpServerWiring,
+}
+
+/// The further instances of a stack.
+pub struct McpInstances {
+    launch: NativeLaunch,
     running: tokio::sync::Mutex<Vec<(String, ManagedProcess)>>,
     logs: std::sync::Mutex<Vec<PathBuf>>,
 }
 
-impl Instances {
-    /// Starts the session's release as `name`, the session's wiring changed by
-    /// `configure`. The error says why it did not start, with the log tail.
+impl McpInstances {
+    pub(super) fn native(
+        run: Arc<RunContext>,
+        progress: Arc<Progress>,
+        options: McpServerOptions,
+        wiring: McpServerWiring,
+    ) -> Self {
+        Self {
+            launch: NativeLaunch {
+                run,
+                progress,
+                options,
+                wiring,
+            },
+            running: tokio::sync::Mutex::default(),
+            logs: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The release every instance runs.
+    pub fn version(&self) -> &str {
+        &self.launch.options.version
+    }
+
+    /// Where the log of instance `name` is (or will be).
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.launch.run.path(format!("{name}.log"))
+    }
+
+    /// Starts the stack's release as `name`, its configuration changed by `configure`.
+    /// The error says why it did not start, with the log tail.
     pub async fn start(
         &self,
-        with: Launcher<'_>,
         name: &str,
-        configure: impl FnOnce(&mut McpServerWiring),
+        configure: impl FnOnce(&mut InstanceSettings),
     ) -> Result<Instance, String> {
-        let mut wiring = with.wiring.clone();
+        let mut settings = InstanceSettings::default();
+        configure(&mut settings);
+        let mut wiring = self.launch.wiring.clone();
         wiring.instance = name.to_owned();
-        configure(&mut wiring);
-        self.launch(with, wiring).await
+        wiring.extra_env.extend(settings.set_env);
+        wiring.unset_env.extend(settings.unset_env);
+        if !settings.static_client {
+            let profile = profile_for(self.version()).map_err(|e| format!("{e:#}"))?;
+            wiring.unset_env.push(profile.client_id_var.to_owned());
+            wiring.unset_env.push(profile.client_secret_var.to_owned());
+        }
+        self.launch(wiring).await
     }
 
     /// Stops `instance` and starts it again on the same port and database, with `key`
     /// (the same key when `None`).
     pub async fn restart(
         &self,
-        with: Launcher<'_>,
         instance: &Instance,
         key: Option<Secret>,
     ) -> Result<Instance, String> {
         self.stop(&instance.name).await;
         let mut wiring = instance.wiring.clone();
         wiring.fernet_key = Some(key.unwrap_or_else(|| instance.fernet_key.clone()));
-        self.launch(with, wiring).await
+        self.launch(wiring).await
     }
 
-    async fn launch(
-        &self,
-        with: Launcher<'_>,
-        mut wiring: McpServerWiring,
-    ) -> Result<Instance, String> {
-        let log = with.run.path(format!("{}.log", wiring.instance));
+    async fn launch(&self, mut wiring: McpServerWiring) -> Result<Instance, String> {
+        let log = self.log_path(&wiring.instance);
         self.remember_log(log.clone());
-        let started = mcp_server::start(with.run, with.options, &wiring, with.progress).await;
+        let l = &self.launch;
+        let started = mcp_server::start(&l.run, &l.options, &wiring, &l.progress).await;
         let server = match started {
             Ok(s) => s,
             Err(failure) => {
@@ -118,6 +176,7 @@ impl Instances {
             fernet_key: server.fernet_key.clone(),
             db_path: server.db_path.clone(),
             tmp_dir: server.tmp_dir.clone(),
+            home: server.home.clone(),
             log,
             argv: server.argv.clone(),
             wiring,
@@ -143,7 +202,7 @@ impl Instances {
     }
 
     /// Stops every instance (teardown).
-    pub async fn stop_all(&self) {
+    pub(super) async fn stop_all(&self) {
         let mut running = self.running.lock().await;
         while let Some((_, mut p)) = running.pop() {
             p.stop(GRACE).await;
@@ -151,7 +210,7 @@ impl Instances {
     }
 
     /// The logs of every instance started, for teardown to keep or copy.
-    pub fn log_files(&self) -> Vec<PathBuf> {
+    pub(super) fn log_files(&self) -> Vec<PathBuf> {
         self.logs
             .lock()
             .unwrap_or_else(|e| e.into_inner())

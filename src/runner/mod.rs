@@ -1,5 +1,11 @@
-//! Running checks against a session and assembling the report. Used by the CLI's `run`
-//! and by the `cargo test` harness alike.
+//! Running checks against a session and assembling the report, and the one orchestration
+//! (start, run with cancellation, teardown, report) that every command shares. Used by the
+//! CLI and by the `cargo test` harness alike.
+
+pub mod interrupt;
+pub mod orchestrate;
+
+pub use interrupt::{INTERRUPTED, Interrupt};
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -8,10 +14,11 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use serde_json::{Map, Value};
 
-use crate::checks::{Check, CheckCtx, Need, Verdict};
+use crate::checks::{Check, CheckCtx, Verdict};
 use crate::expectations::{Expectations, Raw};
 use crate::report::{CheckReport, Report};
-use crate::session::{Session, TeardownReport};
+use crate::session::{NotApplicable, Session, TeardownReport};
+use crate::stack::{Need, Unavailable};
 
 /// Default limit of one check's run time.
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(300);
@@ -23,8 +30,8 @@ pub async fn run_check(
     expectations: &Expectations,
     timeout: Duration,
 ) -> CheckReport {
-    if let Some(why) = check.needs.iter().find_map(|n| session.unavailable(*n)) {
-        return unavailable(&check, why);
+    if let Some(u) = check.needs.iter().find_map(|n| session.unavailable(*n)) {
+        return unavailable(&check, u);
     }
     let ctx = CheckCtx::new(session.clone(), check);
     let started = Instant::now();
@@ -35,7 +42,7 @@ pub async fn run_check(
         Ok(Ok(Ok(Verdict::Pass(m)))) => Raw::Pass(m),
         Ok(Ok(Ok(Verdict::Skip(m)))) => Raw::Skip(m),
         // A realm the user brings may lack what a check needs; the built-in baseline may not.
-        Ok(Ok(Err(e))) => match e.downcast_ref::<crate::checks::NotApplicable>() {
+        Ok(Ok(Err(e))) => match e.downcast_ref::<NotApplicable>() {
             Some(na) if !session.realm.file.is_builtin() => Raw::Skip(na.to_string()),
             _ => Raw::Fail(format!("{e:#}")),
         },
@@ -93,17 +100,19 @@ pub async fn run_checks(
         .await;
 }
 
-/// A check whose component cannot run here: a skip, but a failure under `CI=true`
-/// (CI installs every component, so a missing one is a broken CI machine).
-fn unavailable(check: &Check, why: &str) -> CheckReport {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
+/// A check whose need this stack cannot meet: a skip, but a failure under `CI=true`
+/// where the backend should have offered it (CI installs every component, so a missing
+/// one is a broken CI machine). What a backend lacks by design stays a skip.
+fn unavailable(check: &Check, u: &Unavailable) -> CheckReport {
+    let why = format!("unavailable ({}): {}", u.need.name(), u.reason);
+    if !u.by_design && std::env::var("CI").is_ok_and(|v| v == "true") {
         not_run(
             check,
             crate::report::Status::Fail,
             &format!("{why} (a skip is a failure under CI=true)"),
         )
     } else {
-        not_run(check, crate::report::Status::Skip, why)
+        not_run(check, crate::report::Status::Skip, &why)
     }
 }
 
@@ -166,6 +175,17 @@ fn order_key(c: &CheckReport) -> (usize, String) {
         .position(|a| a.name() == c.area)
         .unwrap_or(usize::MAX);
     (area, c.id.clone())
+}
+
+/// The expectations of this session's subjects, from the expectations directory; a
+/// directory that cannot be read becomes a problem of the run.
+pub fn session_expectations(session: &Session) -> Expectations {
+    let all = crate::checks::catalogue();
+    load_expectations(session, &crate::config::expectations_dir(), &all).unwrap_or_else(|e| {
+        let mut none = Expectations::default();
+        none.problems.push(format!("{e:#}"));
+        none
+    })
 }
 
 /// The expectations of this session's subjects.
