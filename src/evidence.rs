@@ -68,11 +68,6 @@ impl Evidence {
         self.lock().clone()
     }
 
-    /// Number of exchanges recorded so far, across steps.
-    pub fn exchange_count(&self) -> usize {
-        self.lock().iter().map(|s| s.exchanges.len()).sum()
-    }
-
     fn current(&self, f: impl FnOnce(&mut Step)) {
         let mut steps = self.lock();
         if steps.is_empty() {

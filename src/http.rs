@@ -16,25 +16,6 @@ use crate::secret::{Secret, redact};
 /// Default timeout of one HTTP call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Body fields and JSON keys whose values are secrets whatever their content.
-const SENSITIVE_KEYS: &[&str] = &[
-    "access_token",
-    "refresh_token",
-    "id_token",
-    "client_secret",
-    "registration_access_token",
-    "password",
-    "appPassword",
-    "app_password",
-    "subject_token",
-    "actor_token",
-    "code",
-    "code_verifier",
-    "token",
-    "secret",
-    "device_code",
-];
-
 /// A transport failure: the call broke before any HTTP status came back.
 #[derive(Debug, thiserror::Error)]
 #[error("{method} {url}: {message}")]
@@ -382,7 +363,9 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
 }
 
 fn is_sensitive(key: &str) -> bool {
-    SENSITIVE_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
+    crate::secret::SECRET_PARAMETERS
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(key))
 }
 
 fn redact_field(key: &str, value: &str) -> String {

@@ -19,7 +19,7 @@ pub mod expectations;
 pub mod http;
 pub mod keycloak;
 pub mod mcp;
-pub mod nextcloud;
+pub(crate) mod nextcloud;
 pub mod oauth;
 pub mod progress;
 pub mod report;
@@ -29,7 +29,7 @@ pub mod secret;
 pub mod session;
 pub mod stack;
 pub mod storage;
-pub mod validate;
+pub(crate) mod validate;
 
 pub use checks::{Area, Check, CheckCtx, Selection, catalogue};
 pub use report::{Report, Status};

@@ -172,13 +172,36 @@ fn redact_jwt_shapes(text: &str) -> String {
     .into_owned()
 }
 
+/// Form fields, URL parameters and JSON keys whose values are secrets whatever their
+/// content (matched without regard to case): the one list the HTTP recorder and the
+/// redaction of text use.
+pub const SECRET_PARAMETERS: &[&str] = &[
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_secret",
+    "registration_access_token",
+    "password",
+    "appPassword",
+    "app_password",
+    "subject_token",
+    "actor_token",
+    "code",
+    "code_verifier",
+    "token",
+    "secret",
+    "device_code",
+];
+
 /// A secret the harness never held (say, a code Keycloak sent to another party's
 /// redirect URI and the browser showed) is still one when it travels as a URL parameter.
 fn redact_url_parameters(text: &str) -> String {
     static PARAM: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(
-            r"([?&#](?:code|access_token|id_token|refresh_token|code_verifier|client_secret|token|subject_token)=)([^&\s\x22'<>]+)",
-        )
+        let names: Vec<String> = SECRET_PARAMETERS.iter().map(|n| regex::escape(n)).collect();
+        regex::Regex::new(&format!(
+            r"([?&#](?i:{})=)([^&\s\x22'<>]+)",
+            names.join("|")
+        ))
         .expect("static regex")
     });
     PARAM

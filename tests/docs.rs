@@ -30,6 +30,14 @@ fn docs_catalogue_md_is_up_to_date() {
 }
 
 #[test]
+fn docs_checks_per_backend_md_is_up_to_date() {
+    check_generated(
+        "checks-per-backend.md",
+        &mcp_authz_harness::report::backends_markdown(),
+    );
+}
+
+#[test]
 fn docs_mcp_release_matrix_md_is_up_to_date() {
     let mut releases = Vec::new();
     for entry in std::fs::read_dir(root().join("fixtures/releases"))

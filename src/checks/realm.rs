@@ -1,10 +1,11 @@
 //! REALM: the realm imports, its discovery and keys are served, and it is what the realm
 //! file says it is.
 
-use super::{Area, Check, CheckCtx, CheckResult, Subject, pass, skip};
+use super::{Area, Check, CheckCtx, CheckResult, Subject, pass};
 use crate::check_fn;
 use crate::keycloak::diff::{self, Mismatch};
 use crate::keycloak::realm::MCP_SERVER_CLIENT;
+use crate::oauth::discovery::ProviderMetadata;
 use crate::oauth::discovery::TOKEN_EXCHANGE_GRANT;
 use crate::oauth::{jwt, token};
 use crate::session::RealmSource;
@@ -73,10 +74,23 @@ async fn imports(ctx: &CheckCtx) -> CheckResult {
             .for_each(|x| ctx.evidence.record(x));
     }
     match &realm.source {
-        RealmSource::AlreadyPresent => skip(format!(
-            "the realm {:?} already existed on the external Keycloak, so this run did not import it",
-            realm.name
-        )),
+        RealmSource::AlreadyPresent => {
+            // The realm was there before the run: import the same file under another
+            // name instead (deleted at teardown), so the file itself is still tested.
+            ctx.step(format!(
+                "the realm {:?} already exists on this Keycloak: import the same file as a variant",
+                realm.name
+            ));
+            let variant = ctx
+                .session
+                .realm_variant("import", |_| {}, &ctx.evidence)
+                .await?;
+            let meta = ProviderMetadata::fetch(ctx.http(), &variant.discovery_url()).await?;
+            pass(format!(
+                "the realm existed already; the same file, imported as {}, answered 201 and {} serves discovery",
+                variant.name, meta.issuer
+            ))
+        }
         RealmSource::Imported { status: 201, .. } => {
             ctx.step("the imported realm answers discovery");
             let meta = ctx.discovery().await?;

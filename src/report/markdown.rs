@@ -113,6 +113,8 @@ fn status_cell(s: Status) -> &'static str {
     }
 }
 
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|")
+/// Text safe inside a Markdown table cell: pipes escaped, line breaks as spaces. The one
+/// escaping every generated Markdown uses.
+pub fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
 }

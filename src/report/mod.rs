@@ -1,8 +1,12 @@
 //! Results: one [`Report`] per run, rendered as JSON, Markdown, JUnit XML and a terminal
 //! table. Every renderer reads the same structure; evidence in it is already redacted.
 
+mod backends;
 mod junit;
 mod markdown;
+
+pub use backends::backends_markdown;
+pub use markdown::cell as md_cell;
 pub mod matrix;
 pub mod scan;
 mod terminal;

@@ -1,6 +1,7 @@
 //! The results as a terminal table and as Markdown (`results.md`, and the committed
 //! `docs/impersonation-findings.md`, rendered from `fixtures/repro/*.json`).
 
+use crate::report::md_cell;
 use std::fmt::Write;
 
 use super::model::{BootRecord, Cell, ImpersonationResults};
@@ -279,16 +280,16 @@ pub fn section(r: &ImpersonationResults, level: usize) -> String {
     let mut header = String::from("| request |");
     let mut rule = String::from("|---|");
     for c in &r.columns {
-        let _ = write!(header, " {} |", md(&c.title));
+        let _ = write!(header, " {} |", md_cell(&c.title));
         rule.push_str("---|");
     }
     let _ = writeln!(out, "{header}\n{rule}");
     for (i, req) in r.requests.iter().enumerate() {
-        let _ = write!(out, "| {}. {} |", i + 1, md(&req.title));
+        let _ = write!(out, "| {}. {} |", i + 1, md_cell(&req.title));
         for c in &r.columns {
             let cell = c
                 .cell(&req.id)
-                .map(md_cell)
+                .map(result_cell)
                 .unwrap_or_else(|| "–".to_owned());
             let _ = write!(out, " {cell} |");
         }
@@ -319,7 +320,7 @@ pub fn section(r: &ImpersonationResults, level: usize) -> String {
 
     let _ = writeln!(out, "{h} What each column needed\n");
     for c in &r.columns {
-        let _ = writeln!(out, "**{}** (boot `{}`):\n", md(&c.title), c.boot);
+        let _ = writeln!(out, "**{}** (boot `{}`):\n", md_cell(&c.title), c.boot);
         for s in &c.settings {
             let _ = writeln!(out, "- {s}");
         }
@@ -337,7 +338,7 @@ pub fn section(r: &ImpersonationResults, level: usize) -> String {
             );
         }
         if let Some(e) = &c.setup_error {
-            let _ = writeln!(out, "- **setup incomplete**: {}", md(e));
+            let _ = writeln!(out, "- **setup incomplete**: {}", md_cell(e));
         }
         let providers = distinct(c.cells.iter().map(|x| x.answered_by.as_str()));
         let reasons = distinct(
@@ -348,7 +349,7 @@ pub fn section(r: &ImpersonationResults, level: usize) -> String {
         );
         let _ = writeln!(out, "- answered by: {}", providers.join(", "));
         for why in reasons {
-            let _ = writeln!(out, "  - {}", md(why));
+            let _ = writeln!(out, "  - {}", md_cell(why));
         }
         out.push('\n');
     }
@@ -358,9 +359,9 @@ pub fn section(r: &ImpersonationResults, level: usize) -> String {
         let _ = writeln!(
             out,
             "**{}** (`{}`): {}\n",
-            md(&b.title),
+            md_cell(&b.title),
             b.id,
-            md(&boot_facts(b))
+            md_cell(&boot_facts(b))
         );
         if !b.argv.is_empty() {
             let _ = writeln!(out, "```\n{}\n```\n", b.argv.join(" "));
@@ -377,7 +378,7 @@ pub fn section(r: &ImpersonationResults, level: usize) -> String {
             );
         }
         if let Some(f) = &b.fallback {
-            let _ = writeln!(out, "Fallback: {}\n", md(f));
+            let _ = writeln!(out, "Fallback: {}\n", md_cell(f));
         }
         if let Some(e) = &b.error {
             let _ = writeln!(out, "Error:\n\n```\n{e}\n```\n");
@@ -402,13 +403,13 @@ fn summary(r: &ImpersonationResults) -> String {
             match c.cell(&req.id) {
                 Some(cell) if cell.issued.is_some() => {
                     let i = cell.issued.as_ref().expect("checked");
-                    issued.push(format!("{} (sub **{}**)", c.title, md(&who(i))));
+                    issued.push(format!("{} (sub **{}**)", c.title, md_cell(&who(i))));
                 }
                 Some(cell) if cell.status.is_some() => refused.push(format!(
                     "{} ({} `{}`)",
                     c.title,
                     cell.status.unwrap_or_default(),
-                    md(cell.error.as_deref().unwrap_or("?"))
+                    md_cell(cell.error.as_deref().unwrap_or("?"))
                 )),
                 _ => other.push(c.title.clone()),
             }
@@ -428,24 +429,24 @@ fn summary(r: &ImpersonationResults) -> String {
     out
 }
 
-fn md_cell(cell: &Cell) -> String {
+fn result_cell(cell: &Cell) -> String {
     let Some(status) = cell.status else {
-        return md(cell.note.as_deref().unwrap_or("not sent"));
+        return md_cell(cell.note.as_deref().unwrap_or("not sent"));
     };
     let mut s = format!("**{status}**");
     if let Some(e) = &cell.error {
-        let _ = write!(s, " `{}`", md(e));
+        let _ = write!(s, " `{}`", md_cell(e));
     }
     if let Some(d) = &cell.error_description {
-        let _ = write!(s, "<br>{}", md(d));
+        let _ = write!(s, "<br>{}", md_cell(d));
     }
     if let Some(i) = &cell.issued {
-        let _ = write!(s, "<br>sub: **{}**", md(&who(i)));
+        let _ = write!(s, "<br>sub: **{}**", md_cell(&who(i)));
         if let Some(azp) = &i.azp {
-            let _ = write!(s, ", azp `{}`", md(azp));
+            let _ = write!(s, ", azp `{}`", md_cell(azp));
         }
         if !i.aud.is_empty() {
-            let _ = write!(s, ", aud `{}`", md(&i.aud.join(" ")));
+            let _ = write!(s, ", aud `{}`", md_cell(&i.aud.join(" ")));
         }
         if let Some(t) = &i.issued_token_type {
             let short = t.rsplit(':').next().unwrap_or(t);
@@ -456,7 +457,7 @@ fn md_cell(cell: &Cell) -> String {
         }
     }
     if let Some(n) = &cell.note {
-        let _ = write!(s, "<br>({})", md(n));
+        let _ = write!(s, "<br>({})", md_cell(n));
     }
     s
 }
@@ -468,11 +469,6 @@ fn generic_path(path: &str) -> String {
             .expect("static regex")
     });
     UUID.replace_all(path, "{id}").into_owned()
-}
-
-/// Text safe inside a Markdown table cell.
-fn md(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
 }
 
 #[cfg(test)]

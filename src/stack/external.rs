@@ -109,10 +109,6 @@ pub(super) async fn start_subjects(stack: &mut Stack, wiring: &SubjectWiring) {
     let Some(ext) = stack.config.external.clone() else {
         return;
     };
-    stack.mark_unavailable(Unavailable::by_design(
-        Need::McpInstances,
-        "the external backend reaches a running MCP server: it cannot start further instances or read their token database",
-    ));
     match &ext.resource_server_url {
         Some(url) => {
             let rs = resource_server(url, &ext).await;

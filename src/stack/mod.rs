@@ -60,11 +60,28 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The backends this build can run (`containers` refuses for now).
+    pub const AVAILABLE: [Backend; 2] = [Backend::Native, Backend::External];
+
     pub fn name(self) -> &'static str {
         match self {
             Backend::Native => "native",
             Backend::Containers => "containers",
             Backend::External => "external",
+        }
+    }
+
+    /// What this backend never offers, and why: checks that need it are reported
+    /// unavailable there (a skip, also under `CI=true`).
+    pub fn lacks(self) -> &'static [(Need, &'static str)] {
+        match self {
+            Backend::Native => &[],
+            Backend::Containers => &[],
+            Backend::External => &[(
+                Need::McpInstances,
+                "the external backend reaches a running MCP server: it cannot start further \
+                 instances or read their token database",
+            )],
         }
     }
 }
@@ -206,7 +223,9 @@ impl Stack {
             components,
             keycloak_argv,
             webdriver: None,
-            unavailable: Vec::new(),
+            unavailable: (config.backend.lacks().iter())
+                .map(|(need, why)| Unavailable::by_design(*need, *why))
+                .collect(),
             subjects: Subjects::default(),
             config: config.clone(),
             owned: Owned {

@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use super::process::ManagedProcess;
+use crate::http::Http;
 use crate::progress::Progress;
 
 /// A probe: `Ok(())` when the condition holds, `Err(observation)` while it does not.
@@ -31,6 +32,20 @@ impl<'a> Condition<'a> {
             name: name.into(),
             probe: Box::new(move || Box::pin(probe())),
         }
+    }
+
+    /// `GET <url> answers 200`: the one HTTP probe every component's readiness uses.
+    pub fn http_ok(http: &'a Http, what: &str, url: String) -> Self {
+        Self::new(format!("GET {what} answers 200"), move || {
+            let url = url.clone();
+            async move {
+                match http.get(&url).send().await {
+                    Ok(r) if r.status == 200 => Ok(()),
+                    Ok(r) => Err(format!("GET {url}: HTTP {}", r.status)),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
     }
 }
 

@@ -76,8 +76,8 @@ fn deviations(root: &Path, release: &str) -> anyhow::Result<String> {
             md.push_str(&format!(
                 "| {} | {} | {} |\n",
                 c.id,
-                c.title.replace('|', "\\|"),
-                e.reason.replace('\n', " ").replace('|', "\\|")
+                crate::report::md_cell(c.title),
+                crate::report::md_cell(&e.reason)
             ));
         }
     }

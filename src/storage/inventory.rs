@@ -270,5 +270,5 @@ impl Inventory {
 }
 
 fn cell(held: &[String]) -> String {
-    held.join("; ").replace('|', "\\|")
+    crate::report::md_cell(&held.join("; "))
 }

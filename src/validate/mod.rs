@@ -3,7 +3,7 @@
 //! one fresh Keycloak; the catalogue runs on both and the results are compared check by
 //! check.
 //!
-//! Only the areas that judge the realm and Keycloak run ([`LIVE_AREAS`]): MCP, STORAGE
+//! Only the areas that judge the realm and Keycloak run ([`LIVE_AREAS`](live::LIVE_AREAS)): MCP, STORAGE
 //! and RS need an MCP server, which is configured against one realm, so one Keycloak with
 //! two realms cannot give them a fair comparison.
 
@@ -15,9 +15,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub use compare::{Change, CheckDiff, compare, ids_with};
-pub use live::{LIVE_AREAS, LiveOptions, run, selection};
+pub use live::{LiveOptions, run, selection};
 
-/// Why the areas outside [`LIVE_AREAS`] do not run, for the output and the docs.
+/// Why the areas outside [`LIVE_AREAS`](live::LIVE_AREAS) do not run, for the output and the docs.
 pub const LEFT_OUT: &str = "MCP, STORAGE and RS are left out: they need an MCP server \
      configured against one realm";
 

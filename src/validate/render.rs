@@ -85,10 +85,7 @@ fn problems(d: &LiveDetails) -> Vec<String> {
     all
 }
 
-/// A Markdown table cell: no pipes, no line breaks.
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
-}
+use crate::report::md_cell as cell;
 
 pub(super) fn markdown(d: &LiveDetails) -> String {
     let mut out = format!("\n## Live diff\n\n{}\n\n", header(d));

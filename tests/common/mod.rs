@@ -94,18 +94,26 @@ impl Harness {
         (id.trim().to_owned(), PathBuf::from(dir.trim()))
     }
 
-    /// `up`'s stack.json, once it printed the path.
-    pub fn stack_json(&mut self, timeout: Duration) -> serde_json::Value {
-        let line = self.wait_for_line("stack.json", timeout);
-        let path = line.trim();
-        let meta = std::fs::metadata(path).unwrap();
+    /// `up`'s stack.json and its path, once it printed the path (alone on a line).
+    pub fn stack_json(&mut self, timeout: Duration) -> (String, serde_json::Value) {
+        let deadline = Instant::now() + timeout;
+        let path = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.wait_for_line("stack.json", left);
+            let line = line.trim();
+            if line.ends_with("stack.json") && !line.contains(' ') {
+                break line.to_owned();
+            }
+        };
+        let meta = std::fs::metadata(&path).unwrap();
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
             meta.permissions().mode() & 0o777,
             0o600,
             "stack.json must be private"
         );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        let json = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        (path, json)
     }
 
     pub fn wait_until(&mut self, timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
@@ -224,4 +232,45 @@ pub fn sweep_count(out: &str) -> u32 {
         .unwrap()
         .parse()
         .unwrap()
+}
+
+/// Where a report's statuses differ from what a native run of the same subjects gives:
+/// pass, or xfail where an expectation of those subjects pins a deviation; a check that
+/// needs further MCP server instances is unavailable (a skip) wherever the backend cannot
+/// start them. One line per difference.
+pub fn statuses_unlike_native(report: &serde_json::Value) -> Vec<String> {
+    use mcp_authz_harness::checks::{Subject, catalogue};
+    use mcp_authz_harness::expectations::Expectations;
+    use mcp_authz_harness::stack::Need;
+    let components = &report["components"];
+    let version = |k: &str| components[k].as_str().unwrap_or_default().to_owned();
+    let subjects = [
+        (Subject::Keycloak, version("keycloak")),
+        (Subject::McpServer, version("mcp-server")),
+        (Subject::ResourceServer, version("nextcloud")),
+        (Subject::Realm, "nextcloud-mcp".to_owned()),
+    ];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/expectations");
+    let all = catalogue();
+    let expectations = Expectations::load(&dir, &subjects, &all).unwrap();
+    let mut out = Vec::new();
+    for c in report["checks"].as_array().unwrap() {
+        let id = c["id"].as_str().unwrap();
+        let check = all.iter().find(|k| k.id == id).unwrap();
+        let want = if check.needs.contains(&Need::McpInstances) {
+            "skip"
+        } else if expectations.get(id).is_some() {
+            "xfail"
+        } else {
+            "pass"
+        };
+        if c["status"] != want {
+            out.push(format!(
+                "{id}: {} (native: {want}): {}",
+                c["status"],
+                c["detail"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    out
 }

@@ -167,10 +167,7 @@ impl ValidationReport {
     }
 }
 
-/// A Markdown table cell: no pipes, no line breaks.
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
-}
+use crate::report::md_cell as cell;
 
 #[cfg(test)]
 mod tests {

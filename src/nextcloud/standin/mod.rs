@@ -142,6 +142,7 @@ impl StandIn {
     }
 
     /// Every request received so far, in order, redacted.
+    #[cfg(test)]
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.log.snapshot()
     }

@@ -148,16 +148,7 @@ pub async fn start(
 fn readiness<'a>(http: &'a Http, base: &'a str, password: &'a Secret) -> Vec<Condition<'a>> {
     let discovery = format!("{base}/realms/master/.well-known/openid-configuration");
     vec![
-        Condition::new("discovery of realm master answers 200", move || {
-            let url = discovery.clone();
-            async move {
-                match http.get(&url).send().await {
-                    Ok(r) if r.status == 200 => Ok(()),
-                    Ok(r) => Err(format!("GET {url}: HTTP {}", r.status)),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-        }),
+        Condition::http_ok(http, "the master realm's discovery", discovery),
         Condition::new(
             "the bootstrap admin can obtain a token",
             move || async move {

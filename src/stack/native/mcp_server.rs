@@ -147,16 +147,7 @@ pub async fn start(
         &format!("{PACKAGE} {}", opts.version),
         opts.boot_timeout,
         Some(&mut process),
-        vec![Condition::new("GET /health/live answers 200", || {
-            let (http, url) = (http.clone(), live.clone());
-            async move {
-                match http.get(&url).send().await {
-                    Ok(r) if r.status == 200 => Ok(()),
-                    Ok(r) => Err(format!("HTTP {}", r.status)),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-        })],
+        vec![Condition::http_ok(&http, "/health/live", live)],
         progress,
     )
     .await;
