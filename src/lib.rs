@@ -18,6 +18,7 @@ pub mod evidence;
 pub mod expectations;
 pub mod http;
 pub mod keycloak;
+pub mod markdown;
 pub mod mcp;
 pub(crate) mod nextcloud;
 pub mod oauth;

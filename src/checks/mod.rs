@@ -187,7 +187,7 @@ pub fn catalogue_markdown() -> String {
             md.push_str(&format!(
                 "| {} | {} | {} | {} | {} |\n",
                 c.id,
-                crate::report::md_cell(c.title),
+                crate::markdown::cell(c.title),
                 c.spec,
                 c.subject.name(),
                 if needs.is_empty() {

@@ -1,6 +1,6 @@
 //! `docs/checks-per-backend.md`: which checks each backend runs, and why not the others.
 
-use super::md_cell;
+use crate::markdown::cell as md_cell;
 use crate::stack::Backend;
 
 /// `docs/checks-per-backend.md`: for each backend, the checks it cannot run and why (from

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::{CheckReport, Report, Status};
+use crate::markdown::cell;
 
 pub fn render(r: &Report) -> String {
     let mut md = String::new();
@@ -111,10 +112,4 @@ fn status_cell(s: Status) -> &'static str {
         Status::Xfail => "xfail",
         Status::Xpass => "**XPASS**",
     }
-}
-
-/// Text safe inside a Markdown table cell: pipes escaped, line breaks as spaces. The one
-/// escaping every generated Markdown uses.
-pub fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
 }

@@ -48,7 +48,7 @@ pub fn render(mut releases: Vec<Value>) -> String {
             md,
             "| {} {} | {} |",
             check.0,
-            super::md_cell(&check.1),
+            crate::markdown::cell(&check.1),
             cells.join(" | ")
         );
     }

@@ -6,7 +6,6 @@ mod junit;
 mod markdown;
 
 pub use backends::backends_markdown;
-pub use markdown::cell as md_cell;
 pub mod matrix;
 pub mod scan;
 mod terminal;

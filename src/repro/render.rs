@@ -1,10 +1,10 @@
 //! The results as a terminal table and as Markdown (`results.md`, and the committed
 //! `docs/impersonation-findings.md`, rendered from `fixtures/repro/*.json`).
 
-use crate::report::md_cell;
 use std::fmt::Write;
 
 use super::model::{BootRecord, Cell, ImpersonationResults};
+use crate::markdown::cell as md_cell;
 
 /// The terminal table: rows are requests, columns the three settings; descriptions as
 /// footnotes so the table stays narrow.

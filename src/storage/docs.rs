@@ -76,8 +76,8 @@ fn deviations(root: &Path, release: &str) -> anyhow::Result<String> {
             md.push_str(&format!(
                 "| {} | {} | {} |\n",
                 c.id,
-                crate::report::md_cell(c.title),
-                crate::report::md_cell(&e.reason)
+                crate::markdown::cell(c.title),
+                crate::markdown::cell(&e.reason)
             ));
         }
     }

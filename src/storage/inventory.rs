@@ -270,5 +270,5 @@ impl Inventory {
 }
 
 fn cell(held: &[String]) -> String {
-    crate::report::md_cell(&held.join("; "))
+    crate::markdown::cell(&held.join("; "))
 }

@@ -1,6 +1,7 @@
 //! The live diff as text, Markdown and a JUnit suite: one row per check with both
 //! statuses, the change, and the changed side's message when it did not pass.
 
+use crate::markdown::cell;
 use std::fmt::Write as _;
 
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
@@ -84,8 +85,6 @@ fn problems(d: &LiveDetails) -> Vec<String> {
     }
     all
 }
-
-use crate::report::md_cell as cell;
 
 pub(super) fn markdown(d: &LiveDetails) -> String {
     let mut out = format!("\n## Live diff\n\n{}\n\n", header(d));

@@ -38,7 +38,7 @@ async fn databases(ctx: &CheckCtx, lab: &Lab) -> anyhow::Result<Vec<Db>> {
         path: i.db_path.clone(),
         key: i.fernet_key.clone(),
     });
-    let dcr = lab.dcr(ctx).await;
+    let dcr = super::dcr::Dcr::get(ctx).await;
     match (&dcr.instance, &dcr.client) {
         (Some(i), Ok(_)) => dbs.push(Db {
             label: format!("instance {}", i.name),
@@ -155,7 +155,7 @@ pub(super) async fn no_secret_in_clear(ctx: &CheckCtx) -> CheckResult {
     lab.grant(ctx).await?;
     let (_held, _) = lab.flow2(ctx).await?;
     let dbs = databases(ctx, &lab).await?;
-    let dcr = lab.dcr(ctx).await;
+    let dcr = super::dcr::Dcr::get(ctx).await;
     let _reading = dcr.lock.read().await;
     ctx.step("decrypt every encrypted value, so what the server stored counts among the secrets the run saw");
     for db in &dbs {
@@ -214,7 +214,7 @@ pub(super) async fn wrong_key(ctx: &CheckCtx) -> CheckResult {
     lab.grant(ctx).await?;
     let (_held, _) = lab.flow2(ctx).await?;
     let dbs = databases(ctx, &lab).await?;
-    let dcr = lab.dcr(ctx).await;
+    let dcr = super::dcr::Dcr::get(ctx).await;
     let _reading = dcr.lock.read().await;
     let wrong = Cipher::new(&crate::storage::cipher::new_key())?;
     let (mut total, mut opened_by_wrong, mut refused_by_right) = (0, Vec::new(), Vec::new());
@@ -275,7 +275,7 @@ pub(super) async fn inventory(ctx: &CheckCtx) -> CheckResult {
     let matcher = Matcher::new(needles(&Redactor::global().known_values()));
     ctx.step("inventory of the lab's database after the flows");
     let mut inv = Inventory::read(&lab.db()?, &lab.cipher()?, &matcher, &version)?;
-    let dcr = lab.dcr(ctx).await;
+    let dcr = super::dcr::Dcr::get(ctx).await;
     let _reading = dcr.lock.read().await;
     if let (Some(i), Ok(_)) = (&dcr.instance, &dcr.client) {
         ctx.step(format!("and of {}'s (its own registration)", i.name));

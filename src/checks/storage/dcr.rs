@@ -10,7 +10,6 @@ use anyhow::{Context, ensure};
 use tokio::sync::RwLock;
 
 use super::super::{CheckCtx, CheckResult, pass, skip};
-use super::lab::Lab;
 use crate::oauth::dcr::{self, DcrOutcome, Registration};
 use crate::secret::{Secret, SecretKind};
 use crate::stack::Instance;
@@ -103,8 +102,16 @@ impl StoredClient {
     }
 }
 
+impl Dcr {
+    /// The session's instance without a static client, started (once) and its stored
+    /// client read.
+    pub(super) async fn get(ctx: &CheckCtx) -> std::sync::Arc<Dcr> {
+        ctx.session.memo.get_or_init(|| start(ctx)).await
+    }
+}
+
 /// Starts the instance without a static client and reads what it registered.
-pub(super) async fn start(ctx: &CheckCtx) -> Dcr {
+async fn start(ctx: &CheckCtx) -> Dcr {
     ctx.step(format!(
         "start instance {NAME:?} without a static client: it registers itself at Keycloak by anonymous DCR"
     ));
@@ -217,7 +224,7 @@ fn refusal(lines: &[String]) -> Option<String> {
 
 /// The DCR instance's stored client, or a skip saying why there is none.
 async fn registered(ctx: &CheckCtx) -> Result<std::sync::Arc<Dcr>, String> {
-    let dcr = Lab::get(ctx).await.dcr(ctx).await;
+    let dcr = Dcr::get(ctx).await;
     match &dcr.client {
         Ok(_) => Ok(dcr),
         Err(why) => Err(format!(
@@ -228,7 +235,7 @@ async fn registered(ctx: &CheckCtx) -> Result<std::sync::Arc<Dcr>, String> {
 
 /// STORAGE-10: without a static client the server registers itself.
 pub(super) async fn registers(ctx: &CheckCtx) -> CheckResult {
-    let dcr = Lab::get(ctx).await.dcr(ctx).await;
+    let dcr = Dcr::get(ctx).await;
     ctx.step("the instance without a static client, as it started");
     ctx.note(format!(
         "its log about registration:\n{}",

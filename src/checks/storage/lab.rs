@@ -9,7 +9,6 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, MutexGuard, OnceCell};
 
 use super::super::CheckCtx;
-use super::dcr::{self, Dcr};
 use super::flows::{self, Flow1, Flow2, Grant};
 use crate::stack::Instance;
 use crate::storage::{Cipher, TokenDb};
@@ -27,7 +26,6 @@ pub(crate) struct Lab {
     flow2: Mutex<Flow2Slot>,
     grant: OnceCell<Result<Arc<Grant>, String>>,
     flow1: OnceCell<Result<Arc<Flow1>, String>>,
-    dcr: OnceCell<Arc<Dcr>>,
 }
 
 impl Lab {
@@ -57,7 +55,6 @@ impl Lab {
             flow2: Mutex::new(None),
             grant: OnceCell::new(),
             flow1: OnceCell::new(),
-            dcr: OnceCell::new(),
         }
     }
 
@@ -135,13 +132,5 @@ impl Lab {
             .map_err(|e| anyhow::anyhow!("the proxy flow (Flow 1) did not complete: {e}"))?;
         ctx.note(f.summary());
         Ok(f)
-    }
-
-    /// The instance without a static client, started (once) and its stored client read.
-    pub(super) async fn dcr(&self, ctx: &CheckCtx) -> Arc<Dcr> {
-        self.dcr
-            .get_or_init(|| async { Arc::new(dcr::start(ctx).await) })
-            .await
-            .clone()
     }
 }

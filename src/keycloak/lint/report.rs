@@ -2,6 +2,7 @@
 //! as text, JSON, Markdown or JUnit XML. Findings never contain secrets (LINT-05 names
 //! only marker words and lengths), so every rendering can be stored as is.
 
+use crate::markdown::cell;
 use std::fmt::Write as _;
 
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
@@ -166,8 +167,6 @@ impl ValidationReport {
         Ok(junit.to_string()?)
     }
 }
-
-use crate::report::md_cell as cell;
 
 #[cfg(test)]
 mod tests {
