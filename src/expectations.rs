@@ -1,11 +1,14 @@
 //! Expectations: known deviations of a subject, strict both ways.
 //!
 //! `fixtures/expectations/<component>/<version>.toml` (for a realm: `realm/<name>.toml`)
-//! lists checks expected to fail, each with its reason and a regular expression the
-//! failure message must match. A listed check that fails with a matching message is
-//! XFAIL; with another message it is a FAIL; a listed check that passes is XPASS (the run
-//! fails: the file is stale). An entry naming a check the catalogue does not have is a
-//! problem of the run. Entries of checks not selected are ignored.
+//! lists checks expected to fail (`[[expected_failure]]`) or to skip (`[[expected_skip]]`:
+//! a release that lacks what a check tests), each with its reason and a regular expression
+//! the observed message must match. A listed check that fails (or skips) with a matching
+//! message is XFAIL (or a pinned skip); with another message it is a FAIL; a listed check
+//! that passes is XPASS (the run fails: the file is stale). A check expected to fail that
+//! skips instead says so in its detail. Under `CI=true` an unpinned skip is a failure. An
+//! entry naming a check the catalogue does not have is a problem of the run. Entries of
+//! checks not selected are ignored.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,8 +23,10 @@ use crate::report::Status;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
-    #[serde(default, rename = "expected_failure")]
-    entries: Vec<Entry>,
+    #[serde(default)]
+    expected_failure: Vec<Entry>,
+    #[serde(default)]
+    expected_skip: Vec<Entry>,
 }
 
 #[derive(Deserialize)]
@@ -32,10 +37,27 @@ struct Entry {
     message: String,
 }
 
-/// One expected failure, loaded.
+/// What an entry expects of its check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expected {
+    Failure,
+    Skip,
+}
+
+impl Expected {
+    fn table(self) -> &'static str {
+        match self {
+            Expected::Failure => "expected_failure",
+            Expected::Skip => "expected_skip",
+        }
+    }
+}
+
+/// One expectation, loaded.
 #[derive(Clone, Debug)]
 pub struct Expectation {
     pub check: String,
+    pub expected: Expected,
     pub reason: String,
     pub message: Regex,
     pub source: PathBuf,
@@ -54,7 +76,10 @@ pub struct Expectations {
 pub enum Raw {
     Pass(String),
     Fail(String),
+    /// The check decided it could not run (a release lacks what it tests).
     Skip(String),
+    /// The realm the user brought lacks what the check needs: never pinned, never strict.
+    NotApplicable(String),
 }
 
 impl Expectations {
@@ -86,11 +111,14 @@ impl Expectations {
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let file: File = toml::from_str(&text).with_context(|| {
             format!(
-                "{}: not a valid expectations file (entries are [[expected_failure]] with check, reason, message)",
+                "{}: not a valid expectations file (entries are [[expected_failure]] or [[expected_skip]] with check, reason, message)",
                 path.display()
             )
         })?;
-        for e in file.entries {
+        let entries = (file.expected_failure.into_iter())
+            .map(|e| (Expected::Failure, e))
+            .chain(file.expected_skip.into_iter().map(|e| (Expected::Skip, e)));
+        for (expected, e) in entries {
             let Some(check) = catalogue.iter().find(|c| c.id == e.check) else {
                 self.problems.push(format!(
                     "{}: names check {} which the catalogue does not have; remove the entry",
@@ -120,6 +148,7 @@ impl Expectations {
                 e.check.clone(),
                 Expectation {
                     check: e.check,
+                    expected,
                     reason: e.reason,
                     message,
                     source: path.to_owned(),
@@ -133,39 +162,92 @@ impl Expectations {
         self.by_check.get(check_id)
     }
 
-    /// The final status and detail of a check.
-    pub fn apply(&self, check_id: &str, raw: Raw) -> (Status, String) {
-        let expected = self.get(check_id);
-        match (raw, expected) {
+    /// The final status and detail of a check. With `strict_skips` (`CI=true`), a skip
+    /// no `[[expected_skip]]` entry pins is a failure.
+    pub fn apply(&self, check_id: &str, raw: Raw, strict_skips: bool) -> (Status, String) {
+        let e = self.get(check_id);
+        match (raw, e.map(|e| e.expected)) {
+            (Raw::NotApplicable(msg), _) => (Status::Skip, msg),
             (Raw::Pass(msg), None) => (Status::Pass, msg),
             (Raw::Fail(msg), None) => (Status::Fail, msg),
-            (Raw::Skip(msg), _) => (Status::Skip, msg),
-            (Raw::Fail(msg), Some(e)) if e.message.is_match(&msg) => (
-                Status::Xfail,
-                format!(
-                    "{}\nobserved: {msg}\n(expected failure from {})",
-                    e.reason,
-                    e.source.display()
-                ),
-            ),
-            (Raw::Fail(msg), Some(e)) => (
+            (Raw::Skip(msg), None) => unpinned_skip(msg, strict_skips),
+            (Raw::Pass(msg), Some(_)) => (Status::Xpass, self.stale(check_id, &msg)),
+            (Raw::Fail(msg), Some(Expected::Failure)) => self.matched(check_id, msg, Status::Xfail),
+            (Raw::Skip(msg), Some(Expected::Skip)) => self.matched(check_id, msg, Status::Skip),
+            (Raw::Fail(msg), Some(Expected::Skip)) => (
                 Status::Fail,
-                format!(
-                    "failed, as {} expects, but with another message; expected /{}/, got: {msg}",
-                    e.source.display(),
-                    e.message.as_str()
-                ),
+                format!("{msg}\n(failed; {} expects a skip)", self.entry(check_id)),
             ),
-            (Raw::Pass(msg), Some(e)) => (
-                Status::Xpass,
-                format!(
-                    "passed, but {} lists it as an expected failure ({}); remove the entry if the \
-                     deviation is gone. Observed: {msg}",
-                    e.source.display(),
-                    e.reason
-                ),
-            ),
+            (Raw::Skip(msg), Some(Expected::Failure)) => {
+                let (status, _) = unpinned_skip(String::new(), strict_skips);
+                (
+                    status,
+                    format!(
+                        "skipped, but {} expects it to fail: {msg}",
+                        self.entry(check_id)
+                    ),
+                )
+            }
         }
+    }
+
+    /// The expected outcome happened: with a matching message `status`, else a failure.
+    fn matched(&self, check_id: &str, msg: String, status: Status) -> (Status, String) {
+        let e = &self.by_check[check_id];
+        if e.message.is_match(&msg) {
+            let detail = format!(
+                "{}\nobserved: {msg}\n({} from {})",
+                e.reason,
+                e.expected.table().replace('_', " "),
+                e.source.display()
+            );
+            return (status, detail);
+        }
+        (
+            Status::Fail,
+            format!(
+                "{} as {} expects, but with another message; expected /{}/, got: {msg}",
+                match e.expected {
+                    Expected::Failure => "failed",
+                    Expected::Skip => "skipped",
+                },
+                e.source.display(),
+                e.message.as_str()
+            ),
+        )
+    }
+
+    fn stale(&self, check_id: &str, msg: &str) -> String {
+        let e = &self.by_check[check_id];
+        format!(
+            "passed, but {} lists it under [[{}]] ({}); remove the entry if the deviation is gone. \
+             Observed: {msg}",
+            e.source.display(),
+            e.expected.table(),
+            e.reason
+        )
+    }
+
+    /// `<file> ([[table]]: reason)`, naming the entry in a detail.
+    fn entry(&self, check_id: &str) -> String {
+        let e = &self.by_check[check_id];
+        format!(
+            "{} ([[{}]]: {})",
+            e.source.display(),
+            e.expected.table(),
+            e.reason
+        )
+    }
+}
+
+/// A skip nothing pins: a failure when skips are strict.
+fn unpinned_skip(msg: String, strict: bool) -> (Status, String) {
+    if strict {
+        let why = "a skip fails under CI=true unless an [[expected_skip]] entry in \
+                   fixtures/expectations pins it";
+        (Status::Fail, format!("{msg} ({why})"))
+    } else {
+        (Status::Skip, msg)
     }
 }
 
@@ -204,6 +286,7 @@ message = "grant_types_supported lacks .*token-exchange"
         let (s, d) = ex.apply(
             "REALM-02",
             Raw::Fail("grant_types_supported lacks urn:...:token-exchange".into()),
+            true,
         );
         assert_eq!(s, Status::Xfail);
         assert!(d.starts_with("this Keycloak does not advertise it"), "{d}");
@@ -212,7 +295,7 @@ message = "grant_types_supported lacks .*token-exchange"
     #[test]
     fn a_listed_failure_with_another_message_is_a_failure() {
         let ex = load(ENTRY);
-        let (s, d) = ex.apply("REALM-02", Raw::Fail("issuer differs".into()));
+        let (s, d) = ex.apply("REALM-02", Raw::Fail("issuer differs".into()), true);
         assert_eq!(s, Status::Fail);
         assert!(d.contains("another message"), "{d}");
     }
@@ -221,19 +304,82 @@ message = "grant_types_supported lacks .*token-exchange"
     fn a_listed_check_that_passes_is_xpass() {
         let ex = load(ENTRY);
         assert_eq!(
-            ex.apply("REALM-02", Raw::Pass("ok".into())).0,
+            ex.apply("REALM-02", Raw::Pass("ok".into()), true).0,
             Status::Xpass
         );
         assert!(Status::Xpass.fails_run());
     }
 
     #[test]
-    fn unlisted_checks_and_skips_are_untouched() {
+    fn unlisted_checks_keep_their_outcome() {
         let ex = load(ENTRY);
-        assert_eq!(ex.apply("REALM-03", Raw::Fail("x".into())).0, Status::Fail);
         assert_eq!(
-            ex.apply("REALM-02", Raw::Skip("why".into())).0,
+            ex.apply("REALM-03", Raw::Fail("x".into()), true).0,
+            Status::Fail
+        );
+        assert_eq!(
+            ex.apply("REALM-03", Raw::Pass("x".into()), true).0,
+            Status::Pass
+        );
+    }
+
+    const SKIP: &str = r#"
+[[expected_skip]]
+check = "REALM-03"
+reason = "this Keycloak has no such key"
+message = "no RS256 key"
+"#;
+
+    #[test]
+    fn an_unpinned_skip_fails_only_when_skips_are_strict() {
+        let ex = load(ENTRY);
+        let (s, d) = ex.apply("REALM-05", Raw::Skip("no client".into()), true);
+        assert_eq!(s, Status::Fail);
+        assert!(d.contains("[[expected_skip]]"), "{d}");
+        assert_eq!(
+            ex.apply("REALM-05", Raw::Skip("no client".into()), false).0,
             Status::Skip
+        );
+        // A realm the user brought lacking a client is not the check's decision.
+        assert_eq!(
+            ex.apply("REALM-05", Raw::NotApplicable("n/a".into()), true)
+                .0,
+            Status::Skip
+        );
+    }
+
+    #[test]
+    fn a_pinned_skip_is_a_skip_with_its_reason_and_strict_both_ways() {
+        let ex = load(SKIP);
+        let (s, d) = ex.apply(
+            "REALM-03",
+            Raw::Skip("no RS256 key in the JWKS".into()),
+            true,
+        );
+        assert_eq!(s, Status::Skip);
+        assert!(d.starts_with("this Keycloak has no such key"), "{d}");
+        let (s, d) = ex.apply("REALM-03", Raw::Skip("something else".into()), true);
+        assert_eq!(s, Status::Fail);
+        assert!(d.contains("another message"), "{d}");
+        let (s, d) = ex.apply("REALM-03", Raw::Pass("fine".into()), true);
+        assert_eq!(s, Status::Xpass);
+        assert!(d.contains("[[expected_skip]]"), "{d}");
+        assert_eq!(
+            ex.apply("REALM-03", Raw::Fail("x".into()), true).0,
+            Status::Fail
+        );
+    }
+
+    #[test]
+    fn an_expected_failure_that_skips_says_so() {
+        let ex = load(ENTRY);
+        let (s, d) = ex.apply("REALM-02", Raw::Skip("why".into()), false);
+        assert_eq!(s, Status::Skip);
+        assert!(d.starts_with("skipped, but"), "{d}");
+        assert!(d.contains("expects it to fail"), "{d}");
+        assert_eq!(
+            ex.apply("REALM-02", Raw::Skip("why".into()), true).0,
+            Status::Fail
         );
     }
 

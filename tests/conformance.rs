@@ -109,7 +109,8 @@ fn main() -> ExitCode {
 }
 
 /// One trial: runs the check on the session's runtime and maps the final status to
-/// libtest's (xfail passes, skip is ignored with its reason, fail and xpass fail).
+/// libtest's (xfail passes, skip and blocked are ignored with their reason, fail and
+/// xpass fail). A block found invalid after the run fails the run's exit status.
 fn trial(
     check: Check,
     handle: &tokio::runtime::Handle,
@@ -146,7 +147,7 @@ fn trial(
                 );
                 Ok(Completion::Completed)
             }
-            Status::Skip => Ok(Completion::ignored_with(detail)),
+            Status::Skip | Status::Blocked => Ok(Completion::ignored_with(detail)),
             Status::Fail | Status::Xpass => {
                 Err(Failed::from(format!("{}: {detail}", status.name())))
             }
@@ -158,12 +159,13 @@ fn print_run_summary(report: &mcp_authz_harness::Report, dir: &std::path::Path) 
     let s = &report.summary;
     let t = &report.teardown;
     println!(
-        "conformance: {} pass, {} fail, {} skip, {} xfail, {} xpass; teardown: {} processes, {} clients, {} dirs left; reports in {}",
+        "conformance: {} pass, {} fail, {} skip, {} xfail, {} xpass, {} blocked; teardown: {} processes, {} clients, {} dirs left; reports in {}",
         s["pass"],
         s["fail"],
         s["skip"],
         s["xfail"],
         s["xpass"],
+        s["blocked"],
         t.processes_left,
         t.clients_left,
         t.dirs_left,

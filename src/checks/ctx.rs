@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use jsonwebtoken::jwk::JwkSet;
 
-use super::Check;
+use super::{Blocked, Check};
 use crate::evidence::Evidence;
 use crate::http::Http;
 use crate::keycloak::admin::AdminClient;
@@ -125,28 +125,42 @@ impl CheckCtx {
         Ok(self.realm()?.require_client_secret(client_id)?)
     }
 
-    /// The MCP server when it runs; otherwise the reason, for a skip (MCP-01 reports a
-    /// server that failed to start, so other checks need not fail for it too).
-    pub fn mcp_server(&self) -> Result<&RunningMcp, String> {
+    /// The MCP server when it runs. When it did not start, the check is blocked by
+    /// MCP-01 (which reports that), or by REALM-01 when the realm was not usable.
+    pub fn mcp_server(&self) -> anyhow::Result<&RunningMcp> {
         match &self.session.stack.subjects.mcp {
             McpServerState::Running(m) => Ok(m),
-            McpServerState::Failed { .. } => {
-                Err("the MCP server did not start (see MCP-01)".into())
+            McpServerState::Failed { .. } => Err(Blocked {
+                by: "MCP-01",
+                why: "the MCP server did not start".into(),
             }
-            McpServerState::Unavailable(why) => Err(why.clone()),
-            McpServerState::NotNeeded => Err("the session did not start the MCP server".into()),
+            .into()),
+            McpServerState::Unavailable(why) => Err(Blocked {
+                by: "REALM-01",
+                why: why.clone(),
+            }
+            .into()),
+            McpServerState::NotNeeded => {
+                anyhow::bail!("the session did not start the MCP server: declare Need::McpServer")
+            }
         }
     }
 
     /// The resource server. Checks that call this declare `Need::ResourceServer`, so the
     /// runner has already reported them unavailable where there is none.
     pub fn resource_server(&self) -> anyhow::Result<&ResourceServer> {
-        self.session
-            .stack
-            .subjects
-            .resource_server
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("no resource server runs (see RS-01)"))
+        if let Some(rs) = &self.session.stack.subjects.resource_server {
+            return Ok(rs);
+        }
+        let realm = &self.session.realm;
+        match realm.unusable() {
+            Some(why) => Err(Blocked {
+                by: "REALM-01",
+                why: format!("the realm {} is not usable ({why})", realm.name),
+            }
+            .into()),
+            None => anyhow::bail!("no resource server runs: declare Need::ResourceServer"),
+        }
     }
 
     /// Further MCP server instances. Checks that call this declare `Need::McpInstances`.

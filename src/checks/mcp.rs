@@ -16,7 +16,7 @@ mod users;
 
 use anyhow::{Context, bail, ensure};
 
-use super::{Area, Check, CheckCtx, CheckResult, Need, Subject, pass, skip};
+use super::{Area, Check, CheckCtx, CheckResult, Need, Subject, blocked, pass};
 use crate::check_fn;
 use crate::http::Response;
 use crate::mcp::{ProtectedResourceMetadata, challenge, prm};
@@ -229,8 +229,8 @@ async fn starts(ctx: &CheckCtx) -> CheckResult {
             }
             bail!("the MCP server did not start: {message}")
         }
-        McpServerState::Unavailable(why) => return skip(why.clone()),
-        McpServerState::NotNeeded => return skip("the session did not start the MCP server"),
+        McpServerState::Unavailable(why) => return blocked("REALM-01", why.clone()),
+        McpServerState::NotNeeded => bail!("the session did not start the MCP server"),
     };
     ctx.step("GET /health/live");
     if !mcp.argv.is_empty() {
@@ -249,9 +249,7 @@ async fn starts(ctx: &CheckCtx) -> CheckResult {
 }
 
 async fn realm_has_scopes(ctx: &CheckCtx) -> CheckResult {
-    if let Err(why) = ctx.mcp_server() {
-        return skip(why);
-    }
+    ctx.mcp_server()?;
     for step in ctx.session.setup.steps() {
         if step.name.starts_with("align the realm") {
             ctx.step(step.name.clone());
@@ -262,7 +260,7 @@ async fn realm_has_scopes(ctx: &CheckCtx) -> CheckResult {
         }
     }
     let alignment = match &ctx.session.alignment {
-        None => return skip("the session made no scope comparison"),
+        None => bail!("the session made no scope comparison although the MCP server runs"),
         Some(Err(e)) => bail!("comparing the MCP server's scopes with the realm failed: {e}"),
         Some(Ok(a)) => a,
     };
@@ -291,10 +289,7 @@ async fn realm_has_scopes(ctx: &CheckCtx) -> CheckResult {
 }
 
 async fn no_token(ctx: &CheckCtx) -> CheckResult {
-    let mcp = match ctx.mcp_server() {
-        Ok(m) => m,
-        Err(why) => return skip(why),
-    };
+    let mcp = ctx.mcp_server()?;
     ctx.step("initialize without a token");
     let resp = initialize(ctx, &mcp.mcp_url(), None).await?;
     let (_, meta_url, error) = bearer_challenge(&resp)?;
@@ -314,10 +309,7 @@ async fn no_token(ctx: &CheckCtx) -> CheckResult {
 }
 
 async fn garbage_token(ctx: &CheckCtx) -> CheckResult {
-    let mcp = match ctx.mcp_server() {
-        Ok(m) => m,
-        Err(why) => return skip(why),
-    };
+    let mcp = ctx.mcp_server()?;
     let realm = ctx.realm()?;
     let opaque = Secret::generate(SecretKind::Token, 24);
     let forged = forged_jwt(&realm.issuer(), &mcp.base_url);
@@ -343,10 +335,7 @@ async fn garbage_token(ctx: &CheckCtx) -> CheckResult {
 }
 
 async fn metadata(ctx: &CheckCtx) -> CheckResult {
-    let mcp = match ctx.mcp_server() {
-        Ok(m) => m,
-        Err(why) => return skip(why),
-    };
+    let mcp = ctx.mcp_server()?;
     let want = mcp.mcp_url();
     let mut servers = Vec::new();
     for url in prm::well_known_urls(&mcp.base_url) {

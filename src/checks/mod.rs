@@ -90,7 +90,9 @@ impl Subject {
 pub enum Verdict {
     /// The expected behaviour was observed; the text says what was seen.
     Pass(String),
-    /// The check could not run; the text says why.
+    /// The check could not run; the text says why. Under `CI=true` a skip fails the run
+    /// unless an expectation pins it (`[[expected_skip]]`): a release may lack what a check
+    /// tests, but that is a fact to pin, not to pass over.
     Skip(String),
 }
 
@@ -139,6 +141,26 @@ macro_rules! check_fn {
         }
         run
     }};
+}
+
+/// A check cannot judge its property because another check of the catalogue did not pass
+/// (the MCP server did not start: MCP-01). Return it as an error (`?` works); the runner
+/// reports the check `blocked` by `by`, and after the run verifies that `by` ran and did
+/// not pass, else the check fails: nothing is blocked by accident.
+#[derive(Debug, thiserror::Error)]
+#[error("blocked by {by}: {why}")]
+pub struct Blocked {
+    pub by: &'static str,
+    pub why: String,
+}
+
+/// `Err(Blocked)` for a check body.
+pub fn blocked(by: &'static str, why: impl Into<String>) -> CheckResult {
+    Err(Blocked {
+        by,
+        why: why.into(),
+    }
+    .into())
 }
 
 /// Passes with a message.

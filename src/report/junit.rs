@@ -13,7 +13,7 @@ pub fn render(report: &Report) -> anyhow::Result<String> {
         for c in report.checks.iter().filter(|c| c.area == area) {
             let mut status = match c.status {
                 Status::Pass | Status::Xfail => TestCaseStatus::success(),
-                Status::Skip => TestCaseStatus::skipped(),
+                Status::Skip | Status::Blocked => TestCaseStatus::skipped(),
                 Status::Fail | Status::Xpass => {
                     TestCaseStatus::non_success(NonSuccessKind::Failure)
                 }

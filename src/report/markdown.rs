@@ -111,5 +111,6 @@ fn status_cell(s: Status) -> &'static str {
         Status::Skip => "skip",
         Status::Xfail => "xfail",
         Status::Xpass => "**XPASS**",
+        Status::Blocked => "blocked",
     }
 }

@@ -35,15 +35,20 @@ pub enum Status {
     Xfail,
     /// Passed although an expectations file says it fails: the file is stale.
     Xpass,
+    /// Could not judge its property because a named check of the same run did not pass
+    /// (`blocked_by`). Checked after the run: blocked by a check that passed, or that did
+    /// not run, is a failure, so nothing is blocked by accident.
+    Blocked,
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 6] = [
         Status::Pass,
         Status::Fail,
         Status::Skip,
         Status::Xfail,
         Status::Xpass,
+        Status::Blocked,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +58,7 @@ impl Status {
             Status::Skip => "skip",
             Status::Xfail => "xfail",
             Status::Xpass => "xpass",
+            Status::Blocked => "blocked",
         }
     }
 
@@ -72,6 +78,9 @@ pub struct CheckReport {
     pub component: String,
     pub status: Status,
     pub detail: String,
+    /// For a blocked check: the check whose result stopped it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked_by: Option<String>,
     pub stand_in: bool,
     pub evidence: Vec<Step>,
     pub duration_ms: u64,
@@ -87,6 +96,7 @@ impl CheckReport {
             component: check.subject.name().to_owned(),
             status,
             detail,
+            blocked_by: None,
             stand_in: false,
             evidence: Vec::new(),
             duration_ms: 0,

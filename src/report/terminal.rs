@@ -19,6 +19,7 @@ pub fn render(report: &Report) -> String {
             Status::Skip => "skip ",
             Status::Xfail => "xfail",
             Status::Xpass => "XPASS",
+            Status::Blocked => "block",
         };
         let stand_in = if c.stand_in { " [stand-in]" } else { "" };
         out.push_str(&format!("{mark}  {name:<width$}{stand_in}\n"));

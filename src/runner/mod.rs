@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use serde_json::{Map, Value};
 
-use crate::checks::{Check, CheckCtx, Verdict};
+use crate::checks::{Blocked, Check, CheckCtx, Verdict};
 use crate::expectations::{Expectations, Raw};
-use crate::report::{CheckReport, Report};
+use crate::report::{CheckReport, Report, Status};
 use crate::session::{NotApplicable, Session, TeardownReport};
 use crate::stack::{Need, Unavailable};
 
@@ -38,14 +38,21 @@ pub async fn run_check(
     let outcome = AssertUnwindSafe(tokio::time::timeout(timeout, (check.run)(&ctx)))
         .catch_unwind()
         .await;
+    let mut blocked_by = None;
     let raw = match outcome {
         Ok(Ok(Ok(Verdict::Pass(m)))) => Raw::Pass(m),
         Ok(Ok(Ok(Verdict::Skip(m)))) => Raw::Skip(m),
-        // A realm the user brings may lack what a check needs; the built-in baseline may not.
-        Ok(Ok(Err(e))) => match e.downcast_ref::<NotApplicable>() {
-            Some(na) if !session.realm.file.is_builtin() => Raw::Skip(na.to_string()),
-            _ => Raw::Fail(format!("{e:#}")),
-        },
+        Ok(Ok(Err(e))) => {
+            if let Some(b) = e.downcast_ref::<Blocked>() {
+                blocked_by = Some(b.by.to_owned());
+            }
+            match e.downcast_ref::<NotApplicable>() {
+                // A realm the user brings may lack what a check needs; the built-in
+                // baseline may not.
+                Some(na) if !session.realm.file.is_builtin() => Raw::NotApplicable(na.to_string()),
+                _ => Raw::Fail(format!("{e:#}")),
+            }
+        }
         Ok(Err(_)) => Raw::Fail(format!(
             "the check did not finish within {}s; last step: {}",
             timeout.as_secs(),
@@ -61,9 +68,14 @@ pub async fn run_check(
         Raw::Pass(m) => Raw::Pass(crate::secret::redact(&m)),
         Raw::Fail(m) => Raw::Fail(crate::secret::redact(&m)),
         Raw::Skip(m) => Raw::Skip(crate::secret::redact(&m)),
+        Raw::NotApplicable(m) => Raw::NotApplicable(crate::secret::redact(&m)),
     };
-    let (status, detail) = expectations.apply(check.id, raw);
+    let (status, detail) = match (&blocked_by, raw) {
+        (Some(_), Raw::Fail(m)) => (Status::Blocked, blocked_detail(expectations, check.id, m)),
+        (_, raw) => expectations.apply(check.id, raw, strict_ci()),
+    };
     let mut report = CheckReport::new(&check, status, detail);
+    report.blocked_by = blocked_by;
     report.stand_in =
         check.needs.contains(&Need::ResourceServer) && session.stack.resource_server_is_stand_in();
     report.evidence = ctx.evidence.steps();
@@ -105,7 +117,7 @@ pub async fn run_checks(
 /// one is a broken CI machine). What a backend lacks by design stays a skip.
 fn unavailable(check: &Check, u: &Unavailable) -> CheckReport {
     let why = format!("unavailable ({}): {}", u.need.name(), u.reason);
-    if !u.by_design && std::env::var("CI").is_ok_and(|v| v == "true") {
+    if !u.by_design && strict_ci() {
         not_run(
             check,
             crate::report::Status::Fail,
@@ -113,6 +125,43 @@ fn unavailable(check: &Check, u: &Unavailable) -> CheckReport {
         )
     } else {
         not_run(check, crate::report::Status::Skip, &why)
+    }
+}
+
+/// Whether this run is CI's (`CI=true`): skips are strict there.
+fn strict_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A blocked check's detail: the blocker and why, and the expectation it has, if any
+/// (an expectation of a blocked check is reported, not dropped).
+fn blocked_detail(expectations: &Expectations, id: &str, msg: String) -> String {
+    match expectations.get(id) {
+        Some(e) => format!(
+            "{msg}\n(blocked, so {} could not be confirmed: {})",
+            e.source.display(),
+            e.reason
+        ),
+        None => msg,
+    }
+}
+
+/// Blocked checks stand only when their blocker ran in this run and did not pass;
+/// otherwise they fail, saying why. Nothing is blocked by accident.
+pub fn resolve_blocked(checks: &mut [CheckReport]) {
+    let statuses: std::collections::HashMap<String, Status> =
+        checks.iter().map(|c| (c.id.clone(), c.status)).collect();
+    for c in checks.iter_mut().filter(|c| c.status == Status::Blocked) {
+        let by = c.blocked_by.clone().unwrap_or_default();
+        let why = match statuses.get(&by) {
+            None => format!("{by} did not run in this run: select it too (--only ...,{by})"),
+            Some(s @ (Status::Pass | Status::Xpass)) => {
+                format!("{by} {}, so nothing blocks this check", s.name())
+            }
+            Some(_) => continue,
+        };
+        c.status = Status::Fail;
+        c.detail = format!("{}\n(not a valid block: {why})", c.detail);
     }
 }
 
@@ -136,6 +185,7 @@ pub fn build_report(
     teardown: TeardownReport,
     problems: Vec<String>,
 ) -> Report {
+    resolve_blocked(&mut checks);
     checks.sort_by_key(order_key);
     let fmt = &time::format_description::well_known::Rfc3339;
     let components: Map<String, Value> = session
@@ -207,4 +257,53 @@ pub fn load_expectations(
         }
     }
     Expectations::load(dir, &subjects, catalogue)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::catalogue;
+
+    fn result(id: &str, status: Status, blocked_by: Option<&str>) -> CheckReport {
+        let check = catalogue().into_iter().find(|c| c.id == id).unwrap();
+        let mut r = CheckReport::new(&check, status, "detail".into());
+        r.blocked_by = blocked_by.map(str::to_owned);
+        r
+    }
+
+    #[test]
+    fn a_block_stands_only_behind_a_check_of_the_run_that_did_not_pass() {
+        for (blocker, stands) in [
+            (Status::Xfail, true),
+            (Status::Fail, true),
+            (Status::Blocked, true),
+            (Status::Pass, false),
+            (Status::Xpass, false),
+        ] {
+            let mut checks = vec![
+                result("STORAGE-10", blocker, Some("MCP-01")),
+                result("STORAGE-11", Status::Blocked, Some("STORAGE-10")),
+                result("MCP-01", Status::Fail, None),
+            ];
+            resolve_blocked(&mut checks);
+            let want = if stands {
+                Status::Blocked
+            } else {
+                Status::Fail
+            };
+            assert_eq!(checks[1].status, want, "blocker {blocker:?}");
+        }
+    }
+
+    #[test]
+    fn a_block_by_a_check_that_did_not_run_fails_and_says_what_to_select() {
+        let mut checks = vec![result("STORAGE-11", Status::Blocked, Some("STORAGE-10"))];
+        resolve_blocked(&mut checks);
+        assert_eq!(checks[0].status, Status::Fail);
+        assert!(
+            checks[0].detail.contains("--only ...,STORAGE-10"),
+            "{}",
+            checks[0].detail
+        );
+    }
 }

@@ -58,10 +58,7 @@ fn probe_per_scope(map: &ScopeMap) -> Vec<(String, String)> {
 /// MCP: after provisioning, each application scope is enforced on `tools/call`, and a
 /// tool the token allows works end to end through Nextcloud with the app password.
 pub(super) async fn enforcement(ctx: &CheckCtx) -> CheckResult {
-    let url = match mcp_url(ctx) {
-        Ok(u) => u,
-        Err(why) => return skip(why),
-    };
+    let url = mcp_url(ctx)?;
     let d = derived(ctx, &url).await?;
     let login_flow = provisions(&d.full);
     if login_flow {
@@ -264,10 +261,7 @@ fn how_it_authenticated(
 
 /// MCP: a Login Flow v2 grant made by another user does not provision the caller.
 pub(super) async fn provisioning_bound_to_caller(ctx: &CheckCtx) -> CheckResult {
-    let url = match mcp_url(ctx) {
-        Ok(u) => u,
-        Err(why) => return skip(why),
-    };
+    let url = mcp_url(ctx)?;
     let openid: BTreeSet<String> = ["openid".to_owned()].into();
     let caller = token_for(ctx, "bob", &openid).await?;
     if !provisions(&super::users::tools_under(&url, &caller).await?) {
@@ -310,10 +304,7 @@ pub(super) async fn provisioning_bound_to_caller(ctx: &CheckCtx) -> CheckResult 
 /// MCP: the server sends no `elicitation/create` to a client that did not declare the
 /// elicitation capability.
 pub(super) async fn no_elicitation_without_capability(ctx: &CheckCtx) -> CheckResult {
-    let url = match mcp_url(ctx) {
-        Ok(u) => u,
-        Err(why) => return skip(why),
-    };
+    let url = mcp_url(ctx)?;
     let d = derived(ctx, &url).await?;
     let tool = d
         .map

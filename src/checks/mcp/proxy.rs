@@ -7,6 +7,7 @@ use anyhow::{Context, bail, ensure};
 
 use super::super::{CheckCtx, CheckResult, pass, skip};
 use crate::http::Response;
+use crate::oauth::pkce::s256;
 
 /// A query of `/oauth/authorize`: plain pairs, so a check can leave any of them out.
 type Query = Vec<(&'static str, String)>;
@@ -40,14 +41,11 @@ struct Proxy {
 }
 
 impl Proxy {
-    async fn new(ctx: &CheckCtx) -> anyhow::Result<Result<Proxy, String>> {
-        let mcp = match ctx.mcp_server() {
-            Ok(m) => m,
-            Err(why) => return Ok(Err(why)),
-        };
+    async fn new(ctx: &CheckCtx) -> anyhow::Result<Proxy> {
+        let mcp = ctx.mcp_server()?;
         let idp = ctx.discovery().await?;
         let client = ctx.harness_client()?;
-        Ok(Ok(Proxy {
+        Ok(Proxy {
             authorize: format!("{}/oauth/authorize", mcp.base_url),
             idp_authorize: idp
                 .authorization_endpoint
@@ -55,7 +53,7 @@ impl Proxy {
             client_id: client.client_id.clone(),
             redirect_uri: client.redirect_uri.clone(),
             allowed_by_this_run: client.allowed_by_this_run,
-        }))
+        })
     }
 
     /// A well-formed request: the allowed client, its redirect URI, S256.
@@ -155,21 +153,10 @@ fn with(mut query: Query, key: &'static str, value: &str) -> Query {
     query
 }
 
-use crate::oauth::pkce::s256;
-
-macro_rules! proxy_or_skip {
-    ($ctx:expr) => {
-        match Proxy::new($ctx).await? {
-            Ok(p) => p,
-            Err(why) => return skip(why),
-        }
-    };
-}
-
 /// RFC 7636 §4.4.1: a server that requires PKCE answers a request without
 /// `code_challenge` with `invalid_request`; the MCP specification requires PKCE.
 pub(super) async fn no_challenge(ctx: &CheckCtx) -> CheckResult {
-    let p = proxy_or_skip!(ctx);
+    let p = Proxy::new(ctx).await?;
     let query = without(
         without(p.good_query(), "code_challenge"),
         "code_challenge_method",
@@ -180,7 +167,7 @@ pub(super) async fn no_challenge(ctx: &CheckCtx) -> CheckResult {
 
 /// RFC 7636 §4.2 and the MCP specification: S256 is required, `plain` is not supported.
 pub(super) async fn plain_method(ctx: &CheckCtx) -> CheckResult {
-    let p = proxy_or_skip!(ctx);
+    let p = Proxy::new(ctx).await?;
     let verifier = crate::secret::Secret::generate(crate::secret::SecretKind::CodeVerifier, 32);
     let query = with(
         with(p.good_query(), "code_challenge", verifier.expose()),
@@ -194,7 +181,7 @@ pub(super) async fn plain_method(ctx: &CheckCtx) -> CheckResult {
 /// RFC 7636 §4.3: without `code_challenge_method` the method is `plain`; a server that
 /// supports only S256 must refuse it (§4.4.1), not assume S256.
 pub(super) async fn missing_method(ctx: &CheckCtx) -> CheckResult {
-    let p = proxy_or_skip!(ctx);
+    let p = Proxy::new(ctx).await?;
     if let Some(why) = p.control(ctx).await? {
         return skip(why);
     }
@@ -218,7 +205,7 @@ pub(super) async fn missing_method(ctx: &CheckCtx) -> CheckResult {
 /// RFC 6749 §4.1.2.1: with an unknown client the server must not redirect (the
 /// redirect URI cannot be trusted); it informs the user agent instead.
 pub(super) async fn unknown_client(ctx: &CheckCtx) -> CheckResult {
-    let p = proxy_or_skip!(ctx);
+    let p = Proxy::new(ctx).await?;
     if let Some(why) = p.control(ctx).await? {
         return skip(why);
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, ensure};
 
 use super::super::flows;
-use super::super::{CheckCtx, CheckResult, pass, skip};
+use super::super::{CheckCtx, CheckResult, pass};
 use crate::browser::login::FlowEnd;
 use crate::http::Response;
 use crate::oauth::pkce::{AuthorizationRequest, Pkce, random_value};
@@ -20,8 +20,8 @@ pub(crate) struct ProxyCode {
     pub redirect_uri: String,
 }
 
-/// The MCP server's base URL, or a skip reason.
-fn base(ctx: &CheckCtx) -> Result<String, String> {
+/// The MCP server's base URL (the check is blocked when the server did not start).
+fn base(ctx: &CheckCtx) -> anyhow::Result<String> {
     ctx.mcp_server().map(|m| m.base_url.clone())
 }
 
@@ -118,10 +118,7 @@ fn refused_invalid_grant(resp: &Response, what: &str) -> anyhow::Result<String> 
 }
 
 pub(super) async fn wrong_verifier(ctx: &CheckCtx) -> CheckResult {
-    let base = match base(ctx) {
-        Ok(b) => b,
-        Err(why) => return skip(why),
-    };
+    let base = base(ctx)?;
     let code = round_trip(ctx, &base, flows::USER, "openid").await?;
     let wrong = Pkce::new().verifier;
     let resp = redeem(ctx, &base, &code, Some(&wrong)).await?;
@@ -130,10 +127,7 @@ pub(super) async fn wrong_verifier(ctx: &CheckCtx) -> CheckResult {
 }
 
 pub(super) async fn reused_code(ctx: &CheckCtx) -> CheckResult {
-    let base = match base(ctx) {
-        Ok(b) => b,
-        Err(why) => return skip(why),
-    };
+    let base = base(ctx)?;
     let code = round_trip(ctx, &base, flows::USER, "openid").await?;
     let first = redeem(ctx, &base, &code, Some(&code.verifier)).await?;
     ensure!(
@@ -150,10 +144,7 @@ pub(super) async fn reused_code(ctx: &CheckCtx) -> CheckResult {
 /// injection (PKCE, or a nonce it verifies). The harness injects a code minted for the
 /// proxy's state but with another nonce; a proxy that verifies the nonce refuses it.
 pub(super) async fn code_injection(ctx: &CheckCtx) -> CheckResult {
-    let base = match base(ctx) {
-        Ok(b) => b,
-        Err(why) => return skip(why),
-    };
+    let base = base(ctx)?;
     let client = ctx.harness_client()?;
     let pkce = Pkce::new();
     let (req, state) = request(&client.client_id, &client.redirect_uri, "openid", &pkce);

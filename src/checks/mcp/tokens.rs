@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use anyhow::{Context, ensure};
 use serde_json::json;
 
-use super::super::{CheckCtx, CheckResult, pass, skip};
+use super::super::{CheckCtx, CheckResult, pass};
 use super::users::{USER, derived, mcp_url, token_for, tools_under};
 use super::{bearer_challenge, initialize, resolves_to_metadata};
 use crate::oauth::jwt;
@@ -26,19 +26,13 @@ async fn expect_challenge(ctx: &CheckCtx, url: &str, token: &Secret, what: &str)
 }
 
 pub(super) async fn expired(ctx: &CheckCtx) -> CheckResult {
-    let url = match mcp_url(ctx) {
-        Ok(u) => u,
-        Err(why) => return skip(why),
-    };
+    let url = mcp_url(ctx)?;
     let t = super::super::admin_clients::expired_token(ctx, "mcp-short-lived").await?;
     expect_challenge(ctx, &url, &t, "an expired token").await
 }
 
 pub(super) async fn wrong_audience(ctx: &CheckCtx) -> CheckResult {
-    let url = match mcp_url(ctx) {
-        Ok(u) => u,
-        Err(why) => return skip(why),
-    };
+    let url = mcp_url(ctx)?;
     let openid: BTreeSet<String> = ["openid".to_owned()].into();
     let subject = token_for(ctx, USER, &openid).await?;
     ctx.step("exchange alice's token for audience nextcloud only");
@@ -75,10 +69,7 @@ pub(super) async fn wrong_audience(ctx: &CheckCtx) -> CheckResult {
 }
 
 pub(super) async fn foreign_issuer(ctx: &CheckCtx) -> CheckResult {
-    let url = match mcp_url(ctx) {
-        Ok(u) => u,
-        Err(why) => return skip(why),
-    };
+    let url = mcp_url(ctx)?;
     // Keycloak takes the issuer from the request's host: the same realm and key reached
     // as `localhost` issues tokens with another `iss` and a valid signature.
     let realm = ctx.realm()?;
@@ -121,10 +112,7 @@ pub(super) async fn foreign_issuer(ctx: &CheckCtx) -> CheckResult {
 
 /// Least privilege: a token with an empty `scope` claim unlocks no scoped tool.
 pub(super) async fn empty_scope(ctx: &CheckCtx) -> CheckResult {
-    let url = match mcp_url(ctx) {
-        Ok(u) => u,
-        Err(why) => return skip(why),
-    };
+    let url = mcp_url(ctx)?;
     let d = derived(ctx, &url).await?;
     let audience = json!({
         "name": "audience nextcloud-mcp-server", "protocol": "openid-connect", "protocolMapper": "oidc-audience-mapper",

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, ensure};
 
-use super::super::{CheckCtx, CheckResult, pass, skip};
+use super::super::{CheckCtx, CheckResult, pass};
 use crate::mcp::client::{McpClient, McpClientOptions};
 use crate::mcp::scope_map::{self, Derived};
 use crate::secret::Secret;
@@ -15,8 +15,8 @@ use crate::secret::Secret;
 /// The user whose tokens derive the scope map and who is provisioned for enforcement.
 pub(super) const USER: &str = "alice";
 
-/// The MCP endpoint, or why there is none (a skip reason).
-pub(super) fn mcp_url(ctx: &CheckCtx) -> Result<String, String> {
+/// The MCP endpoint (the check is blocked when the server did not start).
+pub(super) fn mcp_url(ctx: &CheckCtx) -> anyhow::Result<String> {
     ctx.mcp_server().map(|m| m.mcp_url())
 }
 
@@ -89,10 +89,7 @@ async fn derive(ctx: &CheckCtx, url: &str) -> anyhow::Result<Derived> {
 
 /// MCP: the scope map holds its invariants and is confirmed on a random subset.
 pub(super) async fn scope_map_check(ctx: &CheckCtx) -> CheckResult {
-    let url = match mcp_url(ctx) {
-        Ok(u) => u,
-        Err(why) => return skip(why),
-    };
+    let url = mcp_url(ctx)?;
     let d = derived(ctx, &url).await?;
     ensure!(
         !d.map.is_empty(),

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, ensure};
 use tokio::sync::RwLock;
 
-use super::super::{CheckCtx, CheckResult, pass, skip};
+use super::super::{Blocked, CheckCtx, CheckResult, pass};
 use crate::oauth::dcr::{self, DcrOutcome, Registration};
 use crate::secret::{Secret, SecretKind};
 use crate::stack::Instance;
@@ -222,14 +222,16 @@ fn refusal(lines: &[String]) -> Option<String> {
     ))
 }
 
-/// The DCR instance's stored client, or a skip saying why there is none.
-async fn registered(ctx: &CheckCtx) -> Result<std::sync::Arc<Dcr>, String> {
+/// The DCR instance's stored client; without one the check is blocked by STORAGE-10.
+async fn registered(ctx: &CheckCtx) -> anyhow::Result<std::sync::Arc<Dcr>> {
     let dcr = Dcr::get(ctx).await;
     match &dcr.client {
         Ok(_) => Ok(dcr),
-        Err(why) => Err(format!(
-            "the instance without a static client holds no registered client ({why}; see STORAGE-10)"
-        )),
+        Err(why) => Err(Blocked {
+            by: "STORAGE-10",
+            why: format!("the instance without a static client holds no registered client ({why})"),
+        }
+        .into()),
     }
 }
 
@@ -262,10 +264,7 @@ pub(super) async fn registers(ctx: &CheckCtx) -> CheckResult {
 /// STORAGE-11: the stored client secret and registration access token are encrypted, and
 /// decrypt to what Keycloak issued.
 pub(super) async fn clients_encrypted(ctx: &CheckCtx) -> CheckResult {
-    let dcr = match registered(ctx).await {
-        Ok(d) => d,
-        Err(why) => return skip(why),
-    };
+    let dcr = registered(ctx).await?;
     let _reading = dcr.lock.read().await;
     let c = dcr.client.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
     ctx.step("the stored client secret and registration access token");
@@ -335,10 +334,7 @@ pub(super) async fn clients_encrypted(ctx: &CheckCtx) -> CheckResult {
 /// STORAGE-12: a restart keeps the registered client (`client_secret_expires_at: 0`
 /// means it never expires, RFC 7591 §3.2.1), so no client is left orphaned at Keycloak.
 pub(super) async fn restart_keeps_client(ctx: &CheckCtx) -> CheckResult {
-    let dcr = match registered(ctx).await {
-        Ok(d) => d,
-        Err(why) => return skip(why),
-    };
+    let dcr = registered(ctx).await?;
     let _exclusive = dcr.lock.write().await;
     let old = dcr.client.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
     let instance = dcr.instance.as_ref().context("no instance")?;
