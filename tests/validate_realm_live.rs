@@ -119,3 +119,56 @@ fn the_misnamed_exchange_attribute_regresses_the_checks_that_need_the_switch() {
     let (run_id, run_dir) = run_started(&stderr);
     assert_nothing_left(&run_id, &run_dir, Duration::from_secs(5));
 }
+
+/// A change that drops the `basic` scope (tokens lose `sub`): the live diff runs the MCP
+/// server and the resource server of each realm, so it says what they make of such tokens,
+/// not only what Keycloak does.
+#[test]
+fn dropping_the_basic_scope_regresses_the_resource_server_and_the_mcp_server() {
+    let _serial = serial();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let report_dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .current_dir(root)
+        .args([
+            "validate-realm",
+            "fixtures/realms/change-no-basic-scope.json",
+            "--only",
+            "PKCE-02,RS-01,RS-03,MCP-03,MCP-11",
+            "--format",
+            "json",
+            "--report-dir",
+        ])
+        .arg(report_dir.path())
+        .env("CI", "true")
+        .env_remove("KEYCLOAK_VERSION")
+        .output()
+        .expect("the harness binary runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let report: Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    assert_eq!(
+        report["regressions"],
+        json!(["PKCE-02", "RS-01", "MCP-11"]),
+        "{stdout}"
+    );
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "LINT-13"),
+        "the static lint names the missing basic scope: {stdout}"
+    );
+    let live = &report["live"];
+    assert!(live.get("problems").is_none(), "{live}");
+    let (run_id, run_dir) = run_started(&stderr);
+    assert_nothing_left(&run_id, &run_dir, Duration::from_secs(5));
+}

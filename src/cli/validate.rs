@@ -50,11 +50,13 @@ pub struct ValidateArgs {
     /// How to print the report.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Live diff: comma list of areas and check IDs among REALM, DCR, PKCE, TOKEN and
-    /// EXCHANGE [default: all five; MCP, STORAGE and RS need an MCP server configured
-    /// against one realm].
+    /// Live diff: comma list of areas and check IDs [default: the whole catalogue; each
+    /// realm gets a resource server and an MCP server of its own].
     #[arg(long)]
     pub only: Option<String>,
+    /// Live diff: the `nextcloud-mcp-server` release both realms' MCP servers run.
+    #[arg(long, env = "MCP_SERVER_VERSION", default_value = crate::config::DEFAULT_MCP_SERVER_VERSION)]
+    pub mcp_server_version: String,
     /// Live diff: where each side's report.json, report.md and junit.xml go (in
     /// `baseline/` and `changed/`).
     #[arg(long, default_value = "target/validate-realm")]
@@ -163,6 +165,7 @@ async fn live_diff(
 ) -> anyhow::Result<LiveDetails> {
     let mut stack = StackArgs::from_env()?;
     stack.keycloak_version = args.keycloak_version.clone();
+    stack.mcp_server_version = args.mcp_server_version.clone();
     let opts = LiveOptions {
         stack,
         checks,

@@ -44,6 +44,12 @@ pub struct Realm {
     pub client_profiles: Option<ClientProfiles>,
     #[serde(default)]
     pub client_policies: Option<ClientPolicies>,
+    /// Refresh-token rotation: a refresh token is single use (`false` when absent).
+    #[serde(default)]
+    pub revoke_refresh_token: Option<bool>,
+    /// How often a refresh token may be reused before it is revoked (with rotation on).
+    #[serde(default)]
+    pub refresh_token_max_reuse: Option<i64>,
 }
 
 /// A client (`ClientRepresentation`).

@@ -44,6 +44,11 @@ impl Memo {
             .cloned()
     }
 
+    /// The session's `T`, if something made it.
+    pub fn get<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.cell::<T>().get().cloned()
+    }
+
     fn cell<T: Send + Sync + 'static>(&self) -> Arc<OnceCell<Arc<T>>> {
         let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
         let cell = cells

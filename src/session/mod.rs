@@ -130,11 +130,12 @@ impl Session {
     }
 
     /// A second session on this session's Keycloak (and WebDriver), for another realm:
-    /// it imports `opts.realm` (under a name no realm there has yet),
-    /// runs with its own redirect listener and browser profiles, and its teardown removes
-    /// what it created (clients, variants, its realm) but stops no process. Tear it down
-    /// before this session. `opts.stack` contributes nothing: the view of this session's
-    /// stack starts no subjects (see [`Stack::shared_view`]).
+    /// it imports `opts.realm` (under a name no realm there has yet), runs with its own
+    /// redirect listener and browser profiles, starts the subjects `opts.stack.needs` asks
+    /// for against its realm (its own resource server and MCP server instance, where the
+    /// backend starts them: see [`Stack::shared_view`]), and its teardown removes what it
+    /// created (clients, variants, its realm, its subjects) but stops nothing of this
+    /// session's. Tear it down before this session.
     pub async fn join(
         &self,
         opts: &SessionOptions,
@@ -149,12 +150,13 @@ impl Session {
         // The listener takes a free port (`--mcp-redirect-uri` belongs to the first session's).
         let mut opts = opts.clone();
         opts.redirect_uri = None;
+        let label = sanitize(name);
         let deploy = Deployment {
             owns_stack: false,
-            browser_dir: self.run.path(format!("browser-{}", sanitize(name))),
+            browser_dir: self.run.path(format!("browser-{label}")),
             report_dir,
         };
-        let mut view = self.stack.shared_view();
+        let mut view = self.stack.shared_view(&label, &opts.stack);
         if view.webdriver.is_none() && view.unavailable(Need::Browser).is_none() {
             let why = "the session that brought the stack up did not start a browser";
             view.unavailable

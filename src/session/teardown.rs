@@ -61,16 +61,19 @@ pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> Teard
     delete_admin_clients(session, &mut report).await;
     measure_clients_left(session, &mut report).await;
     delete_variants(session, &mut report).await;
-    if !session.owns_stack {
-        release_shared(session, &mut report).await;
-        session.progress.phase_done("teardown", started.elapsed());
-        return report;
-    }
     let logs = session.stack.log_files().await;
     if let Some(browser) = &session.browser {
         browser.close_all().await;
     }
     session.stack.stop().await;
+    if !session.owns_stack {
+        release_shared(session, &mut report).await;
+        if let Some(dir) = copy_logs_to {
+            copy_logs(&logs, dir);
+        }
+        session.progress.phase_done("teardown", started.elapsed());
+        return report;
+    }
     let left = process::processes_with_marker(&session.run.id);
     report.processes_left = left.len() as u32;
     for (pid, cmd) in &left {
@@ -93,13 +96,10 @@ pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> Teard
     report
 }
 
-/// A joined session ends here: it closes its own browser profiles and deletes the realm
-/// it imported, and leaves processes, logs and the run dir to the session that owns the
+/// A joined session ends here, once its own subjects are stopped: it deletes the realm it
+/// imported, and leaves the shared processes and the run dir to the session that owns the
 /// stack (which measures `processes_left` and `dirs_left` for the whole run).
 async fn release_shared(session: &Session, report: &mut TeardownReport) {
-    if let Some(browser) = &session.browser {
-        browser.close_all().await;
-    }
     let realm = &session.realm;
     if !realm.imported_by_us() {
         return;

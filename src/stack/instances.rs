@@ -46,6 +46,7 @@ impl Default for InstanceSettings {
 /// A started instance, as checks see it.
 #[derive(Clone, Debug)]
 pub struct Instance {
+    /// The name it was started as (without the stack's prefix).
     pub name: String,
     pub version: String,
     /// `http://127.0.0.1:PORT`, also its `NEXTCLOUD_MCP_SERVER_URL`.
@@ -81,6 +82,9 @@ struct NativeLaunch {
 /// The further instances of a stack.
 pub struct McpInstances {
     launch: NativeLaunch,
+    /// Prefixes every instance's name (and so its log and directories): a joined session's
+    /// instances sit next to the first session's in the same run dir.
+    prefix: String,
     running: tokio::sync::Mutex<Vec<(String, ManagedProcess)>>,
     logs: std::sync::Mutex<Vec<PathBuf>>,
 }
@@ -91,6 +95,7 @@ impl McpInstances {
         progress: Arc<Progress>,
         options: McpServerOptions,
         wiring: McpServerWiring,
+        prefix: String,
     ) -> Self {
         Self {
             launch: NativeLaunch {
@@ -99,6 +104,7 @@ impl McpInstances {
                 options,
                 wiring,
             },
+            prefix,
             running: tokio::sync::Mutex::default(),
             logs: std::sync::Mutex::default(),
         }
@@ -111,7 +117,13 @@ impl McpInstances {
 
     /// Where the log of instance `name` is (or will be).
     pub fn log_path(&self, name: &str) -> PathBuf {
-        self.launch.run.path(format!("{name}.log"))
+        self.launch
+            .run
+            .path(format!("{}.log", self.full_name(name)))
+    }
+
+    fn full_name(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
     }
 
     /// Starts the stack's release as `name`, its configuration changed by `configure`.
@@ -124,7 +136,7 @@ impl McpInstances {
         let mut settings = InstanceSettings::default();
         configure(&mut settings);
         let mut wiring = self.launch.wiring.clone();
-        wiring.instance = name.to_owned();
+        wiring.instance = self.full_name(name);
         wiring.extra_env.extend(settings.set_env);
         wiring.unset_env.extend(settings.unset_env);
         if !settings.static_client {
@@ -142,14 +154,14 @@ impl McpInstances {
         instance: &Instance,
         key: Option<Secret>,
     ) -> Result<Instance, String> {
-        self.stop(&instance.name).await;
+        self.stop_named(&instance.wiring.instance).await;
         let mut wiring = instance.wiring.clone();
         wiring.fernet_key = Some(key.unwrap_or_else(|| instance.fernet_key.clone()));
         self.launch(wiring).await
     }
 
     async fn launch(&self, mut wiring: McpServerWiring) -> Result<Instance, String> {
-        let log = self.log_path(&wiring.instance);
+        let log = self.launch.run.path(format!("{}.log", wiring.instance));
         self.remember_log(log.clone());
         let l = &self.launch;
         let started = mcp_server::start(&l.run, &l.options, &wiring, &l.progress).await;
@@ -168,8 +180,12 @@ impl McpInstances {
             .unwrap_or_default();
         wiring.port = Some(port);
         wiring.fernet_key = Some(server.fernet_key.clone());
+        let name = (wiring.instance.strip_prefix(&self.prefix))
+            .unwrap_or(&wiring.instance)
+            .to_owned();
+        let process_name = wiring.instance.clone();
         let instance = Instance {
-            name: wiring.instance.clone(),
+            name,
             version: server.version.clone(),
             base_url: server.base_url.clone(),
             port,
@@ -184,12 +200,16 @@ impl McpInstances {
         self.running
             .lock()
             .await
-            .push((instance.name.clone(), server.process));
+            .push((process_name, server.process));
         Ok(instance)
     }
 
     /// SIGTERM to `name` (SIGKILL after a grace period); its exit status, when it had one.
     pub async fn stop(&self, name: &str) -> Option<ExitStatus> {
+        self.stop_named(&self.full_name(name)).await
+    }
+
+    async fn stop_named(&self, name: &str) -> Option<ExitStatus> {
         let mut running = self.running.lock().await;
         let mut status = None;
         for (n, p) in running.iter_mut().filter(|(n, _)| n == name) {

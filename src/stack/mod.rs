@@ -188,6 +188,9 @@ pub struct Stack {
     pub unavailable: Vec<Unavailable>,
     /// The resource server and the MCP server, once [`Stack::start_subjects`] ran.
     pub subjects: Subjects,
+    /// Prefixes the names of what this stack starts (its MCP server instances and their
+    /// logs): empty for the stack a session brought up, the session's label for a view.
+    prefix: String,
     config: StackConfig,
     owned: Owned,
 }
@@ -227,6 +230,7 @@ impl Stack {
                 .map(|(need, why)| Unavailable::by_design(*need, *why))
                 .collect(),
             subjects: Subjects::default(),
+            prefix: String::new(),
             config: config.clone(),
             owned: Owned {
                 processes: Mutex::new(processes),
@@ -258,20 +262,25 @@ impl Stack {
     }
 
     /// This stack as a second session sees it (`Session::join`): the same Keycloak and
-    /// WebDriver, owning nothing, so that session's teardown stops nothing. The subjects
-    /// are left out: they are configured against the first session's realm.
-    pub fn shared_view(&self) -> Stack {
-        const NOT_SHARED: &str = "not started for a session that shares another session's \
-             Keycloak: the resource server and the MCP server are configured against one realm";
+    /// WebDriver, owning none of what this stack started, so that session's teardown stops
+    /// only what it started itself: [`Stack::start_subjects`] on the view starts a resource
+    /// server and an MCP server of its own, against the second session's realm, named with
+    /// `label` next to this stack's, as `subjects` says (its needs, the MCP server release).
+    /// Where the backend reaches subjects by URL (external), those are configured against
+    /// one realm, so the view has none.
+    pub fn shared_view(&self, label: &str, subjects: &StackConfig) -> Stack {
+        const NOT_SHARED: &str = "not available to a session that shares another session's \
+             Keycloak: the external resource server and MCP server are configured against one realm";
         let mut unavailable = self.unavailable.clone();
-        for need in [Need::McpServer, Need::ResourceServer, Need::McpInstances] {
-            if !unavailable.iter().any(|u| u.need == need) {
-                unavailable.push(Unavailable::by_design(need, NOT_SHARED));
+        if self.backend == Backend::External {
+            for need in [Need::McpServer, Need::ResourceServer, Need::McpInstances] {
+                if !unavailable.iter().any(|u| u.need == need) {
+                    unavailable.push(Unavailable::by_design(need, NOT_SHARED));
+                }
             }
         }
-        let mut config = self.config.clone();
-        config.needs.retain(|n| *n == Need::Browser);
         Stack {
+            prefix: format!("{label}-"),
             backend: self.backend,
             run: self.run.clone(),
             progress: self.progress.clone(),
@@ -286,7 +295,11 @@ impl Stack {
             webdriver: self.webdriver.clone(),
             unavailable,
             subjects: Subjects::default(),
-            config,
+            config: StackConfig {
+                needs: subjects.needs.clone(),
+                mcp_server: subjects.mcp_server.clone(),
+                ..self.config.clone()
+            },
             owned: Owned::default(),
         }
     }

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use anyhow::ensure;
 
-use super::{LEFT_OUT, LiveDetails, Side, compare};
+use super::{LiveDetails, Side, compare, scope_map};
 use crate::checks::{Area, Check, Selection, catalogue, needs_of};
 use crate::config::StackArgs;
 use crate::keycloak::augment::augment;
 use crate::keycloak::realm::{RealmFile, renamed};
+use crate::mcp::scope_map::Derived;
 use crate::progress::Progress;
 use crate::report::Report;
 use crate::runner::orchestrate::{self, Finished, Results};
@@ -20,52 +21,21 @@ use crate::runner::{self, Interrupt};
 use crate::session::{Session, SessionOptions};
 use crate::stack::Backend;
 
-/// The areas that judge the realm and Keycloak, the ones the live diff runs.
-pub const LIVE_AREAS: [Area; 5] = [
-    Area::Realm,
-    Area::Dcr,
-    Area::Pkce,
-    Area::Token,
-    Area::Exchange,
-];
-
-/// The checks to run: those `--only` names (areas and IDs within [`LIVE_AREAS`]), else
-/// every check of [`LIVE_AREAS`]. An unknown name or one outside them is a usage error.
+/// The checks to run: those `--only` names (areas and check IDs), else the whole
+/// catalogue. An unknown name is a usage error.
 pub fn selection(only: Option<&str>) -> Result<Vec<Check>, String> {
     let all = catalogue();
     let Some(spec) = only else {
-        return Ok(all
-            .into_iter()
-            .filter(|c| LIVE_AREAS.contains(&c.area))
-            .collect());
+        return Ok(all);
     };
     let sel = Selection::parse(spec, &all)?;
-    let chosen: Vec<Check> = all.into_iter().filter(|c| sel.matches(c)).collect();
-    let outside = sel
-        .areas
-        .iter()
-        .find(|a| !LIVE_AREAS.contains(a))
-        .map(|a| a.name());
-    let outside = outside.or_else(|| {
-        chosen
-            .iter()
-            .find(|c| !LIVE_AREAS.contains(&c.area))
-            .map(|c| c.id)
-    });
-    if let Some(name) = outside {
-        let live: Vec<&str> = LIVE_AREAS.iter().map(|a| a.name()).collect();
-        return Err(format!(
-            "--only: {name} is not run by the live diff ({LEFT_OUT}); choose among {}",
-            live.join(", ")
-        ));
-    }
-    Ok(chosen)
+    Ok(all.into_iter().filter(|c| sel.matches(c)).collect())
 }
 
 /// What the live diff runs, on what, and where its reports go.
 pub struct LiveOptions {
-    /// Keycloak version, distribution, boot timeout, `--keep`; the backend is always
-    /// native (a fresh Keycloak).
+    /// Keycloak version, distribution, boot timeout, MCP server release, `--keep`; the
+    /// backend is always native (a fresh Keycloak, subjects the harness starts).
     pub stack: StackArgs,
     pub checks: Vec<Check>,
     /// The reports of each side go to `baseline/` and `changed/` under it.
@@ -117,6 +87,7 @@ pub async fn run(
         opts.report_dir.join("baseline"),
         opts.report_dir.join("changed"),
     ];
+    let started = std::time::Instant::now();
     let interrupt = Interrupt::install();
     let progress = Arc::new(Progress::new());
     let realms = [baseline_realm, changed_realm];
@@ -164,7 +135,6 @@ pub async fn run(
     Ok(LiveDetails {
         keycloak: base.stack.keycloak.version.clone(),
         selection: describe(&opts.checks),
-        left_out: LEFT_OUT.to_owned(),
         baseline: side(&base, baseline_file, baseline_added, &dirs[0], base_report),
         changed: side(
             &changed,
@@ -174,6 +144,11 @@ pub async fn run(
             changed_report,
         ),
         checks: compare(&base_report.checks, &changed_report.checks),
+        scope_map: match (base.memo.get::<Derived>(), changed.memo.get::<Derived>()) {
+            (Some(b), Some(c)) => Some(scope_map::compare(&b.map, &c.map)),
+            _ => None,
+        },
+        seconds: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         problems,
         interrupted: interrupted.map(str::to_owned),
     })
@@ -212,7 +187,7 @@ async fn bring_up(
 fn describe(checks: &[Check]) -> String {
     let all = catalogue();
     let mut parts = Vec::new();
-    for area in LIVE_AREAS {
+    for area in Area::ALL {
         let of_area: Vec<&Check> = all.iter().filter(|c| c.area == area).collect();
         let chosen: Vec<&Check> = checks.iter().filter(|c| c.area == area).collect();
         if !chosen.is_empty() && chosen.len() == of_area.len() {
@@ -290,16 +265,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_default_selection_is_every_live_area_and_others_are_refused() {
+    fn the_default_selection_is_the_whole_catalogue() {
         let all = selection(None).unwrap();
-        assert!(all.iter().all(|c| LIVE_AREAS.contains(&c.area)));
-        assert_eq!(describe(&all), "REALM,DCR,PKCE,TOKEN,EXCHANGE");
-        let some = selection(Some("EXCHANGE,REALM-01")).unwrap();
-        assert_eq!(describe(&some), "REALM-01,EXCHANGE");
-        for only in ["MCP", "RS", "REALM,MCP-01"] {
-            let err = selection(Some(only)).unwrap_err();
-            assert!(err.contains("is not run by the live diff"), "{only}: {err}");
-        }
+        assert_eq!(all.len(), catalogue().len());
+        assert_eq!(
+            describe(&all),
+            "REALM,DCR,PKCE,TOKEN,EXCHANGE,RS,MCP,STORAGE"
+        );
+        let some = selection(Some("EXCHANGE,REALM-01,MCP-10")).unwrap();
+        assert_eq!(describe(&some), "REALM-01,EXCHANGE,MCP-10");
         assert!(selection(Some("NOPE")).is_err());
     }
 

@@ -1,25 +1,20 @@
 //! The live half of `validate-realm`: the changed realm and the baseline, each with what
 //! the catalogue needs added ([`crate::keycloak::augment`]), imported as two realms into
-//! one fresh Keycloak; the catalogue runs on both and the results are compared check by
-//! check.
-//!
-//! Only the areas that judge the realm and Keycloak run ([`LIVE_AREAS`](live::LIVE_AREAS)): MCP, STORAGE
-//! and RS need an MCP server, which is configured against one realm, so one Keycloak with
-//! two realms cannot give them a fair comparison.
+//! one fresh Keycloak, each with a resource server and an MCP server of its own configured
+//! against it; the whole catalogue runs on both and the results are compared check by
+//! check, and the tool-to-scope maps the two MCP servers show tool by tool.
 
 mod compare;
 mod live;
 mod render;
+mod scope_map;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub use compare::{Change, CheckDiff, compare, ids_with};
 pub use live::{LiveOptions, run, selection};
-
-/// Why the areas outside [`LIVE_AREAS`](live::LIVE_AREAS) do not run, for the output and the docs.
-pub const LEFT_OUT: &str = "MCP, STORAGE and RS are left out: they need an MCP server \
-     configured against one realm";
+pub use scope_map::ToolChange;
 
 /// What the live diff ran and found (the `live` object of `validate-realm`'s JSON).
 #[derive(Clone, Debug, Serialize)]
@@ -28,10 +23,14 @@ pub struct LiveDetails {
     pub keycloak: String,
     /// The selection, as `--only` would write it.
     pub selection: String,
-    pub left_out: String,
+    /// Seconds from the start of the live diff to its reports.
+    pub seconds: f64,
     pub baseline: Side,
     pub changed: Side,
     pub checks: Vec<CheckDiff>,
+    /// Tools whose needed scopes differ between the two realms' MCP servers (`None`: a
+    /// side derived no map, see MCP-10).
+    pub scope_map: Option<Vec<ToolChange>>,
     /// Problems of the run itself: teardown left something, a secret in a report,
     /// a stale expectation. Each fails `validate-realm`.
     #[serde(skip_serializing_if = "Vec::is_empty")]

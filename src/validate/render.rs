@@ -14,9 +14,27 @@ const DETAIL_MAX: usize = 160;
 
 fn header(d: &LiveDetails) -> String {
     format!(
-        "live diff on Keycloak {}: {} ({})",
-        d.keycloak, d.selection, d.left_out
+        "live diff on Keycloak {}: {} ({:.0} s)",
+        d.keycloak, d.selection, d.seconds
     )
+}
+
+/// The scope-map comparison, one line each.
+fn scope_map_lines(d: &LiveDetails) -> Vec<String> {
+    match &d.scope_map {
+        None => {
+            vec!["tool-to-scope map: not compared (a side derived no map; see MCP-10)".to_owned()]
+        }
+        Some(changes) if changes.is_empty() => {
+            vec!["tool-to-scope map: the same tools under the same scopes".to_owned()]
+        }
+        Some(changes) => std::iter::once(format!(
+            "tool-to-scope map: {} tool(s) differ (baseline -> changed):",
+            changes.len()
+        ))
+        .chain(changes.iter().map(|c| format!("  {}", c.describe())))
+        .collect(),
+    }
 }
 
 fn side_line(label: &str, s: &Side) -> String {
@@ -70,6 +88,9 @@ pub(super) fn text(d: &LiveDetails) -> String {
         );
         let _ = writeln!(out, "{}", row.trim_end());
     }
+    for line in scope_map_lines(d) {
+        let _ = writeln!(out, "{line}");
+    }
     for p in problems(d) {
         let _ = writeln!(out, "problem: {p}");
     }
@@ -120,6 +141,10 @@ pub(super) fn markdown(d: &LiveDetails) -> String {
             ids.join(", ")
         };
         let _ = write!(out, "\n**{label}**: {list}\n");
+    }
+    let _ = write!(out, "\n**{}**\n", scope_map_lines(d)[0]);
+    for line in scope_map_lines(d).iter().skip(1) {
+        let _ = writeln!(out, "- {}", cell(line.trim()));
     }
     for p in problems(d) {
         let _ = write!(out, "\n**problem**: {}\n", cell(&p));
@@ -182,7 +207,12 @@ mod tests {
         LiveDetails {
             keycloak: "26.7.3".into(),
             selection: "REALM, EXCHANGE".into(),
-            left_out: super::super::LEFT_OUT.into(),
+            seconds: 100.0,
+            scope_map: Some(vec![super::super::ToolChange {
+                tool: "nc_notes_create_note".into(),
+                baseline: Some(vec!["notes.write".into()]),
+                changed: None,
+            }]),
             baseline: side("b"),
             changed: side("c"),
             checks: vec![

@@ -40,6 +40,7 @@ pub mod report;
 mod scopes;
 mod secrets;
 mod service_accounts;
+mod tokens;
 
 use serde::Serialize;
 
@@ -122,6 +123,8 @@ pub const RULES: &[Rule] = &[
         "LINT-11",
         "the realm defines every scope the MCP server uses",
     ),
+    rule("LINT-12", "refresh tokens are rotated"),
+    rule("LINT-13", "user tokens carry sub (the basic scope)"),
 ];
 
 const fn rule(id: &'static str, title: &'static str) -> Rule {
@@ -147,6 +150,8 @@ pub fn lint(realm: &Realm, opts: &LintOptions) -> Vec<Finding> {
     duplicates::check_clients(&ctx, &mut out);
     duplicates::check_scopes(&ctx, &mut out);
     scopes::check_mcp_scopes(&ctx, &mut out);
+    tokens::check_rotation(&ctx, &mut out);
+    tokens::check_sub(&ctx, &mut out);
     out
 }
 
@@ -306,6 +311,8 @@ mod tests {
         ("LINT-09", "lint-09-duplicate-client-id.json"),
         ("LINT-10", "lint-10-duplicate-scope-name.json"),
         ("LINT-11", "lint-11-undefined-mcp-scope.json"),
+        ("LINT-12", "lint-12-no-refresh-rotation.json"),
+        ("LINT-13", "lint-13-no-basic-scope.json"),
     ];
 
     #[test]

@@ -128,7 +128,7 @@ async fn start_mcp_server(stack: &mut Stack, wiring: &SubjectWiring, nextcloud_h
     let mut harness = HarnessClient::new(wiring.harness_redirect_uri.clone());
     harness.allowed_by_this_run = true;
     let server_wiring = McpServerWiring {
-        instance: "mcp-server".into(),
+        instance: format!("{}mcp-server", stack.prefix),
         discovery_url: wiring.discovery_url.clone(),
         nextcloud_host,
         client_id: wiring.mcp_client_id.clone(),
@@ -147,6 +147,7 @@ async fn start_mcp_server(stack: &mut Stack, wiring: &SubjectWiring, nextcloud_h
         stack.progress.clone(),
         opts,
         server_wiring,
+        stack.prefix.clone(),
     ));
     stack.subjects.mcp = match outcome {
         Ok(server) => {
