@@ -211,6 +211,7 @@ impl StackArgs {
             external: self.external()?,
             needs,
             mcp_server: McpServerOptions::new(&self.mcp_server_version),
+            stand_in_leniency: Default::default(),
         };
         Ok(SessionOptions {
             stack,
@@ -273,6 +274,11 @@ impl StackFile {
 /// Where `cargo test` and the CLI put reports by default.
 pub fn default_report_dir() -> PathBuf {
     PathBuf::from("target/conformance")
+}
+
+/// The crate's `fixtures/` directory (realms, expectations, pins, the mutation lists).
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
 /// The expectations directory: `MCP_AUTHZ_HARNESS_EXPECTATIONS`, else the crate's own.

@@ -106,12 +106,41 @@ pub struct Http {
     timeout: Duration,
 }
 
+/// Where the harness's own HTTP traffic goes: straight to each component, or, in the
+/// mutation self-test, through its interposer (which can make one component answer 5xx
+/// or stall). Set once per process.
+static ROUTE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sends every later request of this process's clients (and its browsers) through the
+/// HTTP proxy at `url`. Only the mutation self-test does this.
+pub fn route_through(url: &str) -> anyhow::Result<()> {
+    ROUTE
+        .set(url.to_owned())
+        .map_err(|_| anyhow::anyhow!("the harness's traffic is already routed"))
+}
+
+/// The proxy the harness's traffic goes through, if any.
+pub fn route() -> Option<&'static str> {
+    ROUTE.get().map(String::as_str)
+}
+
+/// A client builder as the harness uses them: no redirects followed (a check reads
+/// them), a connect timeout, and no proxy from the environment (every component is on
+/// loopback) unless [`route_through`] set one.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .no_proxy();
+    match route().map(reqwest::Proxy::all) {
+        Some(Ok(proxy)) => builder.proxy(proxy),
+        _ => builder,
+    }
+}
+
 impl Http {
     pub fn new(timeout: Duration) -> Self {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(5))
+        let client = client_builder()
             .build()
             .expect("a reqwest client without TLS always builds");
         Self {

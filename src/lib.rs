@@ -20,6 +20,7 @@ pub mod http;
 pub mod keycloak;
 pub mod markdown;
 pub mod mcp;
+pub mod mutants;
 pub(crate) mod nextcloud;
 pub mod oauth;
 pub mod progress;

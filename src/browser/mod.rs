@@ -65,6 +65,11 @@ impl Browser {
             return Ok(p.clone());
         }
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
+        if let Some(proxy) = crate::http::route() {
+            // Chromium sends loopback traffic past any proxy unless told otherwise.
+            args.push(format!("--proxy-server={proxy}"));
+            args.push("--proxy-bypass-list=<-loopback>".to_owned());
+        }
         let mut options = serde_json::Map::new();
         if let Some(binary) = &self.chromium {
             let dir = self.profiles_dir.join(sanitize(name));

@@ -1,6 +1,7 @@
 //! The command line: `run`, `up`, `doctor`, `sweep`, `validate-realm`, `repro`.
 
 mod doctor;
+mod mutants;
 mod repro;
 mod run;
 mod sweep;
@@ -37,6 +38,9 @@ enum Command {
     Sweep(SweepArgs),
     /// Lint a realm file (and, unless --static-only, diff it live against the baseline).
     ValidateRealm(validate::ValidateArgs),
+    /// The mutation self-test: the catalogue against deliberately broken deployments,
+    /// each of which must be caught by the checks it names.
+    Mutants(mutants::MutantsArgs),
     /// Reproductions of findings against freshly booted Keycloaks.
     #[command(subcommand)]
     Repro(ReproCommand),
@@ -158,6 +162,7 @@ pub fn main() -> ExitCode {
             Command::Doctor(args) => doctor::doctor(&args),
             Command::Sweep(args) => sweep::sweep(args).await,
             Command::ValidateRealm(args) => validate::validate(args).await,
+            Command::Mutants(args) => mutants::mutants(args).await,
             Command::Repro(ReproCommand::Impersonation(args)) => repro::impersonation(args).await,
         }
     });

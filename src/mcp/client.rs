@@ -213,10 +213,7 @@ impl McpClient {
             .reinit_on_expired_session(false);
         // No overall timeout on this client: it would cut the SSE streams; calls are
         // bounded one by one instead.
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
+        let http = crate::http::client_builder()
             .build()
             .map_err(|e| ConnectError {
                 message: format!("building the HTTP client: {e}"),

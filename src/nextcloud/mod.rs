@@ -6,6 +6,6 @@ mod standin;
 mod user_oidc;
 
 pub use standin::{
-    AuthKind, RecordedRequest, RequestLog, STAND_IN_PRODUCT, StandIn, StandInConfig,
+    AuthKind, Leniency, RecordedRequest, RequestLog, STAND_IN_PRODUCT, StandIn, StandInConfig,
 };
 pub use user_oidc::UidMapping;

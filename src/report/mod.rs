@@ -25,7 +25,7 @@ pub use markdown::render as render_markdown;
 pub use terminal::render as render_terminal;
 
 /// The final status of a check, after expectations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use tokio::sync::Mutex;
 
-use crate::nextcloud::{StandIn, UidMapping};
+use crate::nextcloud::{Leniency, StandIn, UidMapping};
 use crate::progress::Progress;
 use crate::secret::Secret;
 use process::ManagedProcess;
@@ -111,6 +111,8 @@ pub struct StackConfig {
     pub needs: Vec<Need>,
     /// The MCP server release the native backend installs and starts.
     pub mcp_server: McpServerOptions,
+    /// Deliberate defects of the stand-in (the mutation self-test; none otherwise).
+    pub stand_in_leniency: Leniency,
 }
 
 impl StackConfig {
@@ -298,6 +300,7 @@ impl Stack {
             config: StackConfig {
                 needs: subjects.needs.clone(),
                 mcp_server: subjects.mcp_server.clone(),
+                stand_in_leniency: subjects.stand_in_leniency,
                 ..self.config.clone()
             },
             owned: Owned::default(),

@@ -11,6 +11,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::Leniency;
 use super::keys::KeyCache;
 
 /// The signature algorithms accepted: asymmetric only. No `HS*` (the HMAC secret would
@@ -72,6 +73,7 @@ pub(crate) struct BearerValidator {
     keys: KeyCache,
     client_id: String,
     provider_db_id: u32,
+    leniency: Leniency,
 }
 
 impl BearerValidator {
@@ -86,11 +88,36 @@ impl BearerValidator {
             keys: KeyCache::new(discovery_url, cache, kid_refetch_interval),
             client_id,
             provider_db_id,
+            leniency: Leniency::default(),
         }
+    }
+
+    /// The same validator with deliberate defects (the mutation self-test).
+    pub(crate) fn with_leniency(mut self, leniency: Leniency) -> Self {
+        self.leniency = leniency;
+        self
     }
 
     /// Validates `token` the way user_oidc does; every request is validated again.
     pub(crate) async fn validate(&self, token: &str) -> Result<OidcLogin, Refusal> {
+        let claims = match self.lenient_claims(token) {
+            Some(claims) => claims,
+            None => self.verified_claims(token).await?,
+        };
+        let keys = self.keys.get().await?;
+        check_claims(&claims, &keys.issuer, &self.client_id, now(), self.leniency)?;
+        self.login(&claims)
+    }
+
+    /// The claims unverified, where a deliberate defect says so (never by default).
+    fn lenient_claims(&self, token: &str) -> Option<Value> {
+        let l = self.leniency;
+        let alg_none = unverified_header(token).is_some_and(|h| h["alg"] == "none");
+        (l.skip_signature || (l.accept_alg_none && alg_none)).then(|| unverified_claims(token))?
+    }
+
+    /// The claims of a token whose signature verifies against the provider's JWKS.
+    async fn verified_claims(&self, token: &str) -> Result<Value, Refusal> {
         let alg = allowed_alg(token)?;
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| Refusal::Malformed(format!("header: {e}")))?;
@@ -108,11 +135,14 @@ impl BearerValidator {
             other => other?,
         };
         let key = DecodingKey::from_jwk(jwk).map_err(|e| Refusal::Signature(e.to_string()))?;
-        let claims = verify_signature(token, alg, &key)?;
-        check_claims(&claims, &keys.issuer, &self.client_id, now())?;
-        let sub = claims["sub"]
-            .as_str()
-            .filter(|s| !s.is_empty())
+        verify_signature(token, alg, &key)
+    }
+
+    /// Who valid claims log in.
+    fn login(&self, claims: &Value) -> Result<OidcLogin, Refusal> {
+        let mapped = |claim: &str| claims[claim].as_str().filter(|s| !s.is_empty());
+        let sub = mapped("sub")
+            .or_else(|| mapped("preferred_username").filter(|_| self.leniency.sub_optional))
             .ok_or_else(|| Refusal::Claim("sub is missing, empty or not a string".into()))?;
         let uid = user_id_for_sub(self.provider_db_id, sub);
         let display_name = ["name", "preferred_username"]
@@ -122,6 +152,24 @@ impl BearerValidator {
             .to_owned();
         Ok(OidcLogin { uid, display_name })
     }
+}
+
+/// A segment of a JWT, base64url-decoded and parsed, without any verification.
+fn unverified_segment(token: &str, i: usize) -> Option<Value> {
+    use base64::Engine;
+    let segment = token.split('.').nth(i)?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&raw).ok()
+}
+
+fn unverified_header(token: &str) -> Option<Value> {
+    unverified_segment(token, 0)
+}
+
+fn unverified_claims(token: &str) -> Option<Value> {
+    unverified_segment(token, 1)
 }
 
 /// The header's `alg`, read by hand so that `none` and `HS256` are named in the refusal.
@@ -167,9 +215,16 @@ fn verify_signature(token: &str, alg: Algorithm, key: &DecodingKey) -> Result<Va
 /// - `aud`, when it is a string, equal to the client id; when it is an array,
 ///   containing it. A token without `aud` passes: that is user_oidc's behaviour.
 /// - `azp` is not checked (v7+).
-fn check_claims(claims: &Value, issuer: &str, client_id: &str, now: i64) -> Result<(), Refusal> {
+fn check_claims(
+    claims: &Value,
+    issuer: &str,
+    client_id: &str,
+    now: i64,
+    lenient: Leniency,
+) -> Result<(), Refusal> {
     let claim = |m: String| Err(Refusal::Claim(m));
     match claims["exp"].as_f64() {
+        _ if lenient.ignore_exp => {}
         None => return claim("exp is missing or not a number".into()),
         Some(exp) if exp < now as f64 => return claim(format!("exp {exp} is past (now {now})")),
         Some(_) => {}
@@ -181,14 +236,15 @@ fn check_claims(claims: &Value, issuer: &str, client_id: &str, now: i64) -> Resu
             return claim(format!("{name} {t} is in the future (now {now})"));
         }
     }
-    if claims["iss"].as_str() != Some(issuer) {
+    if !lenient.ignore_iss && claims["iss"].as_str() != Some(issuer) {
         return claim(format!("iss {} is not {issuer:?}", claims["iss"]));
     }
-    let aud_ok = match &claims["aud"] {
-        Value::String(aud) => aud == client_id,
-        Value::Array(auds) => auds.iter().any(|a| a.as_str() == Some(client_id)),
-        _ => true,
-    };
+    let aud_ok = lenient.ignore_aud
+        || match &claims["aud"] {
+            Value::String(aud) => aud == client_id,
+            Value::Array(auds) => auds.iter().any(|a| a.as_str() == Some(client_id)),
+            _ => true,
+        };
     if !aud_ok {
         return claim(format!(
             "aud {} does not contain {client_id:?}",
@@ -234,16 +290,75 @@ mod tests {
         assert_ne!(uid, user_id_for_sub(2, "abc"));
     }
 
+    const STRICT: Leniency = Leniency {
+        accept_alg_none: false,
+        skip_signature: false,
+        ignore_exp: false,
+        ignore_iss: false,
+        ignore_aud: false,
+        sub_optional: false,
+    };
+
+    #[test]
+    fn each_leniency_lets_through_only_what_it_names() {
+        let expired = claims(json!({"exp": 1}));
+        let foreign = claims(json!({"iss": "http://elsewhere"}));
+        let other_aud = claims(json!({"aud": "account"}));
+        for (bad, lenient) in [
+            (
+                &expired,
+                Leniency {
+                    ignore_exp: true,
+                    ..STRICT
+                },
+            ),
+            (
+                &foreign,
+                Leniency {
+                    ignore_iss: true,
+                    ..STRICT
+                },
+            ),
+            (
+                &other_aud,
+                Leniency {
+                    ignore_aud: true,
+                    ..STRICT
+                },
+            ),
+        ] {
+            assert!(check_claims(bad, ISS, "nextcloud", 1000, STRICT).is_err());
+            assert!(check_claims(bad, ISS, "nextcloud", 1000, lenient).is_ok());
+        }
+        let only_exp = Leniency {
+            ignore_exp: true,
+            ..STRICT
+        };
+        assert!(check_claims(&foreign, ISS, "nextcloud", 1000, only_exp).is_err());
+    }
+
     #[test]
     fn exp_has_no_leeway_but_now_itself_passes() {
-        assert!(check_claims(&claims(json!({"exp": 1000})), ISS, "nextcloud", 1000).is_ok());
-        assert!(check_claims(&claims(json!({"exp": 999})), ISS, "nextcloud", 1000).is_err());
-        assert!(check_claims(&claims(json!({"exp": null})), ISS, "nextcloud", 0).is_err());
+        assert!(
+            check_claims(
+                &claims(json!({"exp": 1000})),
+                ISS,
+                "nextcloud",
+                1000,
+                STRICT
+            )
+            .is_ok()
+        );
+        assert!(
+            check_claims(&claims(json!({"exp": 999})), ISS, "nextcloud", 1000, STRICT).is_err()
+        );
+        assert!(check_claims(&claims(json!({"exp": null})), ISS, "nextcloud", 0, STRICT).is_err());
     }
 
     #[test]
     fn aud_is_checked_only_when_it_is_a_string_or_an_array() {
-        let ok = |aud: Value| check_claims(&claims(json!({"aud": aud})), ISS, "nextcloud", 0);
+        let ok =
+            |aud: Value| check_claims(&claims(json!({"aud": aud})), ISS, "nextcloud", 0, STRICT);
         assert!(ok(json!(["account", "nextcloud"])).is_ok());
         assert!(ok(json!("nextcloud")).is_ok());
         assert!(ok(json!(null)).is_ok());
@@ -260,6 +375,7 @@ mod tests {
                 ISS,
                 "nextcloud",
                 1000,
+                STRICT,
             )
         };
         assert!(at("nbf", 1060).is_ok());

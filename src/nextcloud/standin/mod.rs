@@ -51,6 +51,26 @@ pub struct StandInConfig {
     pub provider_db_id: u32,
     /// How long discovery and JWKS are cached (user_oidc: one hour).
     pub jwks_cache: Duration,
+    /// Deliberate defects, for the mutation self-test only (all off by default).
+    pub leniency: Leniency,
+}
+
+/// Defects the stand-in can be given on purpose, so that the mutation self-test can show
+/// the RS checks catch a resource server that has them. All off in every normal run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Leniency {
+    /// Accept `alg: none` tokens (no signature at all).
+    pub accept_alg_none: bool,
+    /// Accept any signature (decode the claims without verifying).
+    pub skip_signature: bool,
+    /// Do not check `exp`.
+    pub ignore_exp: bool,
+    /// Do not check `iss`.
+    pub ignore_iss: bool,
+    /// Do not check `aud`.
+    pub ignore_aud: bool,
+    /// Log a token without `sub` in by `preferred_username` instead of refusing it.
+    pub sub_optional: bool,
 }
 
 impl StandInConfig {
@@ -61,6 +81,7 @@ impl StandInConfig {
             client_id: "nextcloud".into(),
             provider_db_id: 1,
             jwks_cache: Duration::from_secs(3600),
+            leniency: Leniency::default(),
         }
     }
 }
@@ -111,7 +132,8 @@ impl StandIn {
             cfg.provider_db_id,
             cfg.jwks_cache,
             timings.kid_refetch_interval,
-        );
+        )
+        .with_leniency(cfg.leniency);
         let state = Arc::new(StandInState::new(
             base_url.clone(),
             bearer,

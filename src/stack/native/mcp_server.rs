@@ -32,6 +32,9 @@ pub struct McpServerOptions {
     pub python: String,
     pub install_timeout: Duration,
     pub boot_timeout: Duration,
+    /// Variables set over the harness's configuration of the stack's own server (a
+    /// mutant of the self-test; empty otherwise).
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl McpServerOptions {
@@ -41,6 +44,7 @@ impl McpServerOptions {
             python: "python3.11".into(),
             install_timeout: Duration::from_secs(900),
             boot_timeout: Duration::from_secs(120),
+            extra_env: Vec::new(),
         }
     }
 }

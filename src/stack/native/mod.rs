@@ -84,7 +84,11 @@ pub(super) fn install_logs(run: &RunContext) -> Vec<PathBuf> {
 
 /// The stand-in, then (when asked for) the MCP server against it and the realm.
 pub(super) async fn start_subjects(stack: &mut Stack, wiring: &SubjectWiring) {
-    let stand_in = match StandIn::start(StandInConfig::new(&wiring.discovery_url)).await {
+    let config = StandInConfig {
+        leniency: stack.config.stand_in_leniency,
+        ..StandInConfig::new(&wiring.discovery_url)
+    };
+    let stand_in = match StandIn::start(config).await {
         Ok(s) => s,
         Err(e) => {
             let why = format!("the Nextcloud stand-in did not start: {e:#}");
@@ -135,7 +139,7 @@ async fn start_mcp_server(stack: &mut Stack, wiring: &SubjectWiring, nextcloud_h
         client_secret,
         allowed_client_id: harness.client_id.clone(),
         allowed_redirect_uri: harness.redirect_uri.clone(),
-        extra_env: Vec::new(),
+        extra_env: opts.extra_env.clone(),
         unset_env: Vec::new(),
         port: None,
         fernet_key: None,
