@@ -22,6 +22,7 @@ pub mod markdown;
 pub mod mcp;
 pub(crate) mod nextcloud;
 pub mod oauth;
+pub mod pins;
 pub mod progress;
 pub mod report;
 pub mod repro;
