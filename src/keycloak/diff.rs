@@ -157,12 +157,24 @@ pub fn setting_keys(file: &Value) -> Vec<&str> {
 fn settings(file: &Value, live: &Value, out: &mut Vec<Mismatch>) {
     for key in setting_keys(file) {
         match live.get(key) {
+            Some(lv) if same_in_keycloak_form(key, &file[key], lv) => {}
             Some(lv) => subset(&file[key], lv, key, out),
             None => out.push(Mismatch {
                 path: key.to_owned(),
                 problem: format!("set to {} in the file, absent live", short(&file[key])),
             }),
         }
+    }
+}
+
+/// Whether the file's and the live value of a setting Keycloak keeps in a form of its
+/// own are the same in that form.
+fn same_in_keycloak_form(key: &str, file: &Value, live: &Value) -> bool {
+    match (key, file, live) {
+        // An enum in Keycloak: a file's "EXTERNAL" imports, and is answered as "external"
+        // (seen on 26.7.3, by import and by PUT alike), so the case says nothing.
+        ("sslRequired", Value::String(f), Value::String(l)) => f.eq_ignore_ascii_case(l),
+        _ => false,
     }
 }
 
@@ -405,6 +417,18 @@ mod tests {
                 "revokeRefreshToken: the file says true, live is false",
                 "bruteForceProtected: the file says false, live is true",
             ]
+        );
+    }
+
+    #[test]
+    fn ssl_required_differing_only_in_case_matches() {
+        let mut f = file();
+        f["sslRequired"] = json!("EXTERNAL");
+        assert_eq!(file_subset_of_live(&f, &live()), vec![]);
+        f["sslRequired"] = json!("ALL");
+        assert_eq!(
+            file_subset_of_live(&f, &live())[0].to_string(),
+            r#"sslRequired: the file says "ALL", live is "external""#
         );
     }
 
