@@ -6,8 +6,10 @@
 #
 #   scripts/release-matrix.sh [VERSION ...]    (default: 0.65.3 0.68.3 0.147.2 0.202.1)
 #
-# Releases without a pinned scope-map snapshot get one written (INSTA_UPDATE=always);
-# review new snapshots in fixtures/snapshots/ before committing them.
+# A release without a pinned scope map gets one first (`mcp-authz-harness pin --only
+# MCP-10`, its own stack); review new pins in fixtures/snapshots/ before committing them.
+# The run itself compares with the committed pins: a changed scope map is recorded as
+# MCP-10 failing, not re-pinned.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 versions=("$@")
@@ -16,7 +18,11 @@ cargo build --locked -q
 for v in "${versions[@]}"; do
   out=$(mktemp -d)
   echo "=== nextcloud-mcp-server $v"
-  INSTA_UPDATE=always ./target/debug/mcp-authz-harness run --only MCP --mcp-server-version "$v" --report-dir "$out"
+  if [ ! -f "fixtures/snapshots/scope-map-$v.snap" ]; then
+    ./target/debug/mcp-authz-harness pin --only MCP-10 --mcp-server-version "$v" --report-dir "$out/pin"
+    echo "pin exit status $?"
+  fi
+  ./target/debug/mcp-authz-harness run --only MCP --mcp-server-version "$v" --report-dir "$out"
   echo "exit status $?"
   python3 - "$out/report.json" "fixtures/releases/$v.json" "$v" <<'PY'
 import json, sys

@@ -218,6 +218,7 @@ impl StackArgs {
             realm: self.realm_file()?,
             keep: self.keep,
             redirect_uri: self.redirect_uri()?,
+            update_pins: false,
         })
     }
 }

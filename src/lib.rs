@@ -23,6 +23,7 @@ pub mod mcp;
 pub mod mutants;
 pub(crate) mod nextcloud;
 pub mod oauth;
+pub mod pins;
 pub mod progress;
 pub mod report;
 pub mod repro;

@@ -146,6 +146,36 @@ impl CheckCtx {
         }
     }
 
+    /// Compares `observed` with the committed pin `fixtures/snapshots/<name>.snap`, or
+    /// writes it there under `mcp-authz-harness pin`; returns what happened, for the pass
+    /// message. `flags` are what `pin` needs to observe the same subject again (e.g.
+    /// `--mcp-server-version 0.202.1`); failures name the whole command.
+    pub fn pinned(
+        &self,
+        name: String,
+        source: &'static str,
+        flags: &str,
+        observed: &impl serde::Serialize,
+    ) -> anyhow::Result<String> {
+        let dir = crate::pins::snapshots_dir();
+        let pin = crate::pins::Pin {
+            dir: &dir,
+            name,
+            source,
+            command: format!("mcp-authz-harness pin --only {} {flags}", self.check.id),
+        };
+        self.step(format!(
+            "{} {}",
+            if self.session.update_pins {
+                "write the observation as the pin"
+            } else {
+                "compare the observation with the pin"
+            },
+            pin.shown()
+        ));
+        pin.verify(&serde_json::to_value(observed)?, self.session.update_pins)
+    }
+
     /// The resource server. Checks that call this declare `Need::ResourceServer`, so the
     /// runner has already reported them unavailable where there is none.
     pub fn resource_server(&self) -> anyhow::Result<&ResourceServer> {

@@ -259,6 +259,43 @@ impl Selection {
     }
 }
 
+/// The checks that compare what they observe with a committed pin
+/// (`fixtures/snapshots/`, see [`crate::pins`]): the ones `mcp-authz-harness pin` runs.
+pub const PINNING_CHECKS: &[&str] = &["MCP-10", "STORAGE-13"];
+
+/// What `pin --only SPEC` runs: the pinning checks among the selection (all of them
+/// without one). A check ID that keeps no pin is a usage error, as is a selection
+/// holding no pinning check.
+pub fn pinning_selection(spec: Option<&str>, catalogue: &[Check]) -> Result<Vec<Check>, String> {
+    let pinning = |c: &&Check| PINNING_CHECKS.contains(&c.id);
+    let Some(spec) = spec else {
+        return Ok(catalogue.iter().filter(pinning).copied().collect());
+    };
+    let sel = Selection::parse(spec, catalogue)?;
+    let listed = PINNING_CHECKS.join(", ");
+    if let Some(id) = sel
+        .ids
+        .iter()
+        .find(|i| !PINNING_CHECKS.contains(&i.as_str()))
+    {
+        return Err(format!(
+            "--only: {id} keeps no pin; the checks that do are {listed}"
+        ));
+    }
+    let chosen: Vec<Check> = catalogue
+        .iter()
+        .filter(pinning)
+        .filter(|c| sel.matches(c))
+        .copied()
+        .collect();
+    if chosen.is_empty() {
+        return Err(format!(
+            "--only {spec:?} selects no check that keeps a pin; those are {listed}"
+        ));
+    }
+    Ok(chosen)
+}
+
 /// The components the given checks need.
 pub fn needs_of(checks: &[Check]) -> Vec<Need> {
     let mut needs: Vec<Need> = checks
@@ -307,5 +344,30 @@ mod tests {
         );
         assert!(Selection::parse("REALM-99", &cat).is_err());
         assert!(Selection::parse(" , ", &cat).is_err());
+    }
+
+    #[test]
+    fn pin_runs_only_checks_that_keep_a_pin() {
+        let cat = catalogue();
+        let ids = |spec| -> Vec<&str> {
+            pinning_selection(spec, &cat)
+                .unwrap()
+                .iter()
+                .map(|c| c.id)
+                .collect()
+        };
+        assert_eq!(ids(None), PINNING_CHECKS);
+        assert_eq!(ids(Some("MCP")), ["MCP-10"]);
+        assert_eq!(ids(Some("STORAGE-13,MCP-10")), PINNING_CHECKS);
+        assert!(
+            pinning_selection(Some("MCP-10,STORAGE-07"), &cat)
+                .unwrap_err()
+                .contains("STORAGE-07 keeps no pin")
+        );
+        assert!(
+            pinning_selection(Some("REALM"), &cat)
+                .unwrap_err()
+                .contains("selects no check that keeps a pin")
+        );
     }
 }

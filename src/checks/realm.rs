@@ -41,7 +41,7 @@ pub const CHECKS: &[Check] = &[
     },
     Check {
         id: "REALM-04",
-        title: "the live realm holds everything the realm file defines",
+        title: "the live realm holds what the realm file sets: each top-level setting, the clients, client scopes, registration and client policies",
         area: Area::Realm,
         spec: "Keycloak-Admin-REST-realm-representation",
         subject: Subject::Realm,
@@ -222,13 +222,18 @@ async fn file_is_subset_of_live(ctx: &CheckCtx) -> CheckResult {
     }
     ensure!(
         mismatches.is_empty(),
-        "{} difference(s) between the realm file and the live realm; first: {}",
+        "{} difference(s) between the realm file and the live realm: {}",
         mismatches.len(),
-        mismatches[0]
+        mismatches
+            .iter()
+            .map(Mismatch::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
     );
     let counts = |key: &str| realm.file.json[key].as_array().map(Vec::len).unwrap_or(0);
     pass(format!(
-        "{} clients, {} client scopes and the registration policies match the file",
+        "{} realm settings, {} clients, {} client scopes and the registration and client policies match the file",
+        diff::setting_keys(&realm.file.json).len(),
         counts("clients"),
         counts("clientScopes")
     ))

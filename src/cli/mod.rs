@@ -1,4 +1,4 @@
-//! The command line: `run`, `up`, `doctor`, `sweep`, `validate-realm`, `repro`.
+//! The command line: `run`, `pin`, `up`, `doctor`, `sweep`, `validate-realm`, `repro`.
 
 mod doctor;
 mod mutants;
@@ -30,6 +30,9 @@ struct Cli {
 enum Command {
     /// Bring the stack up, run the catalogue, write report.json, report.md and junit.xml.
     Run(RunArgs),
+    /// Run the checks that keep a pin (MCP-10, STORAGE-13; narrow with --only) and write
+    /// what each observed as its new pin in fixtures/snapshots/; review the diff, commit.
+    Pin(RunArgs),
     /// Bring the stack up, write stack.json into the run dir, and stay until Ctrl-C.
     Up(UpArgs),
     /// Say which prerequisites are present and how to install the missing ones.
@@ -158,6 +161,7 @@ pub fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run::run(args).await,
+            Command::Pin(args) => run::pin(args).await,
             Command::Up(args) => up::up(args).await,
             Command::Doctor(args) => doctor::doctor(&args),
             Command::Sweep(args) => sweep::sweep(args).await,

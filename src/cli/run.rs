@@ -4,17 +4,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::RunArgs;
-use crate::checks::{Check, Selection, catalogue, needs_of};
+use crate::checks::{Check, Selection, catalogue, needs_of, pinning_selection};
 use crate::progress::Progress;
 use crate::runner::Interrupt;
 use crate::runner::orchestrate::{self, Plan};
+use crate::session::SessionOptions;
 
 pub async fn run(args: RunArgs) -> u8 {
+    execute(args, false).await
+}
+
+/// `pin`: the checks that keep a pin, run as `run` runs them, each writing what it
+/// observed as its new pin (a pin that still holds is left untouched).
+pub async fn pin(args: RunArgs) -> u8 {
+    execute(args, true).await
+}
+
+async fn execute(args: RunArgs, update_pins: bool) -> u8 {
     let all = catalogue();
     if args.list {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        for c in &all {
+        let listed = match update_pins {
+            true => pinning_selection(None, &all).unwrap_or_default(),
+            false => all.clone(),
+        };
+        for c in &listed {
             // A closed pipe (`run --list | head`) ends the listing quietly.
             if writeln!(out, "{}: test", c.trial_name()).is_err() {
                 break;
@@ -22,7 +37,7 @@ pub async fn run(args: RunArgs) -> u8 {
         }
         return 0;
     }
-    let selected = match select(&args, &all) {
+    let selected = match select(&args, &all, update_pins) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -30,7 +45,7 @@ pub async fn run(args: RunArgs) -> u8 {
         }
     };
     let opts = match args.stack.session_options(needs_of(&selected)) {
-        Ok(o) => o,
+        Ok(o) => SessionOptions { update_pins, ..o },
         Err(e) => {
             eprintln!("error: {e:#}");
             return 2;
@@ -60,7 +75,10 @@ pub async fn run(args: RunArgs) -> u8 {
     finished.exit_code()
 }
 
-fn select(args: &RunArgs, all: &[Check]) -> Result<Vec<Check>, String> {
+fn select(args: &RunArgs, all: &[Check], pins: bool) -> Result<Vec<Check>, String> {
+    if pins {
+        return pinning_selection(args.only.as_deref(), all);
+    }
     match &args.only {
         None => Ok(all.to_vec()),
         Some(spec) => {

@@ -1,5 +1,9 @@
 //! Is the live realm what the realm file says? A structural subset comparison.
 //!
+//! The realm's own settings (each top-level scalar the file sets: token lifetimes,
+//! refresh-token rotation, session timeouts, `sslRequired`, registration, brute-force
+//! protection, ...) are compared with `GET /admin/realms/<realm>`, and the sections
+//! (clients, client scopes, registration and client policies) with their own endpoints.
 //! Every value the file sets must be found in the live realm: objects key by key, lists of
 //! plain values as sets, lists of objects matched by their identity (`clientId`, `name`,
 //! or `name` + `subType` for components). Keycloak stores attribute values as strings, so
@@ -39,9 +43,18 @@ impl fmt::Display for Mismatch {
     }
 }
 
+/// Top-level scalars of a realm file that are not settings to compare.
+const NOT_SETTINGS: &[&str] = &[
+    // The name the live realm was read by: comparing it compares the name with itself
+    // (and a variant the harness imported under another name has the new name live).
+    "realm",
+];
+
 /// The parts of a live realm the comparison reads.
 #[derive(Clone, Debug, Default)]
 pub struct LiveRealm {
+    /// `GET /admin/realms/<realm>`: the realm representation, settings at the top level.
+    pub settings: Value,
     pub clients: Vec<Value>,
     pub client_scopes: Vec<Value>,
     pub registration_policies: Vec<Value>,
@@ -51,6 +64,7 @@ pub struct LiveRealm {
 
 impl LiveRealm {
     pub async fn read(admin: &AdminClient, realm: &str) -> anyhow::Result<Self> {
+        let settings = admin.get_json(&format!("/realms/{realm}")).await?;
         let clients = admin
             .get_json(&format!("/realms/{realm}/clients?first=0&max=10000"))
             .await?;
@@ -65,6 +79,7 @@ impl LiveRealm {
             .get_json(&format!("/realms/{realm}/client-policies/policies"))
             .await?;
         Ok(Self {
+            settings,
             clients: as_list(clients),
             client_scopes: as_list(client_scopes),
             registration_policies,
@@ -84,6 +99,7 @@ fn as_list(v: Value) -> Vec<Value> {
 /// Differences between the (filled) realm file and the live realm, in file order.
 pub fn file_subset_of_live(file: &Value, live: &LiveRealm) -> Vec<Mismatch> {
     let mut out = Vec::new();
+    settings(file, &live.settings, &mut out);
     let sections: [(&str, &Value, Value); 4] = [
         (
             "clients",
@@ -120,6 +136,46 @@ pub fn file_subset_of_live(file: &Value, live: &LiveRealm) -> Vec<Mismatch> {
         );
     }
     out
+}
+
+/// The realm settings the file sets: its top-level scalars, but the realm's name. Keys
+/// the file leaves out are not compared: Keycloak fills them with its defaults.
+pub fn setting_keys(file: &Value) -> Vec<&str> {
+    file.as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| {
+            matches!(v, Value::Bool(_) | Value::Number(_) | Value::String(_))
+                && !NOT_SETTINGS.contains(&k.as_str())
+                && !IGNORED_KEYS.contains(&k.as_str())
+        })
+        .map(|(k, _)| k.as_str())
+        .collect()
+}
+
+/// Each realm setting the file sets, against the live realm representation.
+fn settings(file: &Value, live: &Value, out: &mut Vec<Mismatch>) {
+    for key in setting_keys(file) {
+        match live.get(key) {
+            Some(lv) if same_in_keycloak_form(key, &file[key], lv) => {}
+            Some(lv) => subset(&file[key], lv, key, out),
+            None => out.push(Mismatch {
+                path: key.to_owned(),
+                problem: format!("set to {} in the file, absent live", short(&file[key])),
+            }),
+        }
+    }
+}
+
+/// Whether the file's and the live value of a setting Keycloak keeps in a form of its
+/// own are the same in that form.
+fn same_in_keycloak_form(key: &str, file: &Value, live: &Value) -> bool {
+    match (key, file, live) {
+        // An enum in Keycloak: a file's "EXTERNAL" imports, and is answered as "external"
+        // (seen on 26.7.3, by import and by PUT alike), so the case says nothing.
+        ("sslRequired", Value::String(f), Value::String(l)) => f.eq_ignore_ascii_case(l),
+        _ => false,
+    }
 }
 
 fn subset(file: &Value, live: &Value, path: &str, out: &mut Vec<Mismatch>) {
@@ -240,6 +296,10 @@ mod tests {
 
     fn file() -> Value {
         json!({
+            "realm": "r", "enabled": true, "sslRequired": "external",
+            "accessTokenLifespan": 300, "ssoSessionIdleTimeout": 1800,
+            "revokeRefreshToken": true, "refreshTokenMaxReuse": 0,
+            "registrationAllowed": false, "bruteForceProtected": false,
             "clients": [{
                 "clientId": "c1", "secret": "s", "publicClient": false,
                 "redirectUris": ["http://127.0.0.1/*"],
@@ -257,6 +317,13 @@ mod tests {
     /// The admin API's answer for a realm imported from `file()`, with Keycloak's additions.
     fn live() -> LiveRealm {
         LiveRealm {
+            settings: json!({
+                "id": "uuid-r", "realm": "r", "enabled": true, "sslRequired": "external",
+                "accessTokenLifespan": 300, "accessTokenLifespanForImplicitFlow": 900,
+                "ssoSessionIdleTimeout": 1800, "ssoSessionMaxLifespan": 36000,
+                "revokeRefreshToken": true, "refreshTokenMaxReuse": 0,
+                "registrationAllowed": false, "bruteForceProtected": false, "failureFactor": 30
+            }),
             clients: vec![json!({
                 "id": "uuid-1", "clientId": "c1", "secret": "**********", "publicClient": false, "enabled": true,
                 "redirectUris": ["http://127.0.0.1/*"],
@@ -326,6 +393,50 @@ mod tests {
             .map(|m| m.path)
             .collect();
         assert_eq!(paths, ["clients[c1]", "clientScopes[notes.read]"]);
+    }
+
+    #[test]
+    fn changed_or_missing_realm_settings_are_reported_with_their_key() {
+        let mut l = live();
+        l.settings["accessTokenLifespan"] = json!(3600);
+        l.settings["revokeRefreshToken"] = json!(false);
+        l.settings["bruteForceProtected"] = json!(true);
+        l.settings
+            .as_object_mut()
+            .unwrap()
+            .remove("ssoSessionIdleTimeout");
+        let shown: Vec<String> = file_subset_of_live(&file(), &l)
+            .iter()
+            .map(Mismatch::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "accessTokenLifespan: the file says 300, live is 3600",
+                "ssoSessionIdleTimeout: set to 1800 in the file, absent live",
+                "revokeRefreshToken: the file says true, live is false",
+                "bruteForceProtected: the file says false, live is true",
+            ]
+        );
+    }
+
+    #[test]
+    fn ssl_required_differing_only_in_case_matches() {
+        let mut f = file();
+        f["sslRequired"] = json!("EXTERNAL");
+        assert_eq!(file_subset_of_live(&f, &live()), vec![]);
+        f["sslRequired"] = json!("ALL");
+        assert_eq!(
+            file_subset_of_live(&f, &live())[0].to_string(),
+            r#"sslRequired: the file says "ALL", live is "external""#
+        );
+    }
+
+    #[test]
+    fn the_realm_name_is_not_a_setting_to_compare() {
+        let mut l = live();
+        l.settings["realm"] = json!("r-variant");
+        assert_eq!(file_subset_of_live(&file(), &l), vec![]);
     }
 
     #[test]

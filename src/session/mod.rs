@@ -42,6 +42,9 @@ pub struct SessionOptions {
     /// listens on its port (`--mcp-redirect-uri`, for an MCP server that allows one exact
     /// URI); a free port when `None`.
     pub redirect_uri: Option<String>,
+    /// Checks that keep a pin (`fixtures/snapshots/`) write what they observe as the new
+    /// pin instead of comparing (`mcp-authz-harness pin`).
+    pub update_pins: bool,
 }
 
 /// How [`Session::deploy`] sets a session up: its own or a shared stack, and where its
@@ -88,6 +91,8 @@ pub struct Session {
     pub alignment: Option<Result<ScopeAlignment, String>>,
     /// State the checks share within the session (the scope map, the STORAGE lab, ...).
     pub memo: Memo,
+    /// Pins are written, not compared (see [`SessionOptions::update_pins`]).
+    pub update_pins: bool,
     /// Realms imported next to the baseline (deleted at teardown), by name.
     variants: tokio::sync::Mutex<Vec<Arc<DeployedRealm>>>,
     /// Client ids in the realm once it was deployed, before any check ran.
@@ -235,6 +240,7 @@ impl Session {
             admin_clients: std::sync::Mutex::new(Vec::new()),
             alignment,
             memo: Memo::default(),
+            update_pins: opts.update_pins,
             variants: tokio::sync::Mutex::new(Vec::new()),
             clients_before,
             teardown: tokio::sync::Mutex::new(None),

@@ -49,6 +49,12 @@ impl Cipher {
     pub fn encrypt(&self, plaintext: &[u8]) -> String {
         self.0.encrypt(plaintext)
     }
+
+    /// Encrypts with the given timestamp (for tests that build a database).
+    #[cfg(test)]
+    pub fn encrypt_at(&self, plaintext: &[u8], timestamp: u64) -> String {
+        self.0.encrypt_at_time(plaintext, timestamp)
+    }
 }
 
 /// Version byte of every Fernet token (spec: "Version, 8 bits, 0x80").
@@ -59,6 +65,11 @@ const MIN_TOKEN_BYTES: usize = 1 + 8 + 16 + 16 + 32;
 /// The stored bytes as Fernet token text, or why they are not one: url-safe base64 of a
 /// token that starts with the version byte and has room for IV, a block and the HMAC.
 pub fn fernet_text(stored: &[u8]) -> Result<&str, String> {
+    decoded(stored).map(|(text, _)| text)
+}
+
+/// The token text and its raw bytes, checked for the version byte and a Fernet length.
+fn decoded(stored: &[u8]) -> Result<(&str, Vec<u8>), String> {
     let text = std::str::from_utf8(stored).map_err(|_| "not text".to_owned())?;
     let raw = base64::engine::general_purpose::URL_SAFE
         .decode(text.trim_end())
@@ -72,7 +83,29 @@ pub fn fernet_text(stored: &[u8]) -> Result<&str, String> {
     if raw.len() < MIN_TOKEN_BYTES || (raw.len() - 1 - 8 - 16 - 32) % 16 != 0 {
         return Err(format!("{} bytes is no Fernet token length", raw.len()));
     }
-    Ok(text.trim_end())
+    Ok((text.trim_end(), raw))
+}
+
+/// The clear header of a Fernet token: when it was made and the IV it was made with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenHeader {
+    /// Seconds since the epoch, as the encrypting side's clock said ("Timestamp, 64 bits").
+    pub timestamp: u64,
+    /// "IV, 128 bits": the spec asks for a unique one per token.
+    pub iv: [u8; 16],
+}
+
+/// The header of a stored token, or why it is not a Fernet token.
+pub fn token_header(stored: &[u8]) -> Result<TokenHeader, String> {
+    let (_, raw) = decoded(stored)?;
+    let mut timestamp = [0u8; 8];
+    timestamp.copy_from_slice(&raw[1..9]);
+    let mut iv = [0u8; 16];
+    iv.copy_from_slice(&raw[9..25]);
+    Ok(TokenHeader {
+        timestamp: u64::from_be_bytes(timestamp),
+        iv,
+    })
 }
 
 /// Whether the stored bytes are shaped like a Fernet token (whatever the key).

@@ -16,7 +16,7 @@ const HOW: &str = "\
 How to reproduce: `cargo run -- run --only STORAGE` (or `cargo test --test conformance -- STORAGE-`) \
 drives the flows against a dedicated instance of the server (its own port, database and Fernet key) \
 and reads the database read-only. STORAGE-13 compares what it finds with the pinned inventory and \
-fails when they differ; re-pin with `INSTA_UPDATE=always cargo run -- run --only STORAGE-13`, then \
+fails when they differ; re-pin with `cargo run -- pin --only STORAGE-13`, then \
 render this file with `UPDATE_DOCS=1 cargo test --test docs`.
 
 The flows, each driven as a user would: Flow 2 (background provisioning) for `carol` through the \

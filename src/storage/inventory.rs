@@ -259,13 +259,9 @@ impl Inventory {
         md
     }
 
-    /// Reads an inventory pinned by STORAGE-13 (an insta snapshot: a header between
-    /// `---` lines, then the JSON).
+    /// Reads an inventory pinned by STORAGE-13 (see [`crate::pins`]).
     pub fn from_snapshot(text: &str) -> anyhow::Result<Self> {
-        let json = text.splitn(3, "---\n").nth(2).ok_or_else(|| {
-            anyhow::anyhow!("not an insta snapshot (no header between --- lines)")
-        })?;
-        Ok(serde_json::from_str(json)?)
+        Ok(serde_json::from_value(crate::pins::body(text)?)?)
     }
 }
 

@@ -10,6 +10,7 @@
 pub mod cipher;
 pub mod docs;
 pub mod inventory;
+pub mod keying;
 pub mod scan;
 
 use std::path::{Path, PathBuf};

@@ -236,6 +236,92 @@ fn the_inventory_says_what_encrypted_columns_hold_and_flags_clear_credentials() 
     assert_eq!(Inventory::from_snapshot(&snap).unwrap(), inv);
 }
 
+fn now() -> u64 {
+    time::OffsetDateTime::now_utc().unix_timestamp() as u64
+}
+
+fn audit_of(path: &Path, cipher: Cipher) -> super::keying::KeyingAudit {
+    let keyed = super::keying::Keyed {
+        label: "lab",
+        db: TokenDb::open(path).unwrap(),
+        cipher,
+    };
+    super::keying::audit(&[keyed], now() - 60..=now() + 60).unwrap()
+}
+
+#[test]
+fn values_made_now_with_the_instance_key_and_their_own_ivs_pass_the_keying_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key();
+    let (path, conn) = build(dir.path(), &Cipher::new(&k).unwrap(), false, "rt");
+    drop(conn);
+    let found = audit_of(&path, Cipher::new(&k).unwrap());
+    assert_eq!(
+        found,
+        super::keying::KeyingAudit {
+            values: 2,
+            repeated_plaintexts: 0,
+            problems: vec![],
+        }
+    );
+}
+
+#[test]
+fn the_keying_audit_finds_another_key_a_shared_iv_and_a_token_made_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key();
+    let cipher = Cipher::new(&k).unwrap();
+    let (path, conn) = build(dir.path(), &cipher, false, "rt");
+    // One secret stored for two users as the same token: one IV twice, equal ciphertexts.
+    let same = cipher.encrypt(b"shared-app-password");
+    for user in ["u-3", "u-4"] {
+        conn.execute(
+            "INSERT INTO app_passwords VALUES (?1, ?2, 'nc')",
+            [user.as_bytes(), same.as_bytes()],
+        )
+        .unwrap();
+    }
+    // Encrypted with a key the server was not given (a built-in default, say).
+    let built_in = Cipher::new(&key()).unwrap();
+    let stale = cipher.encrypt_at(b"rt-old", 1_000_000);
+    for (user, token) in [("u-5", built_in.encrypt(b"rt-5")), ("u-6", stale)] {
+        conn.execute(
+            "INSERT INTO refresh_tokens VALUES (?1, ?2, 0, 'flow2', '[]')",
+            [user.as_bytes(), token.as_bytes()],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    let found = audit_of(&path, cipher);
+    assert_eq!(found.values, 6);
+    assert_eq!(found.repeated_plaintexts, 2);
+    let problems = found.problems.join("\n");
+    assert_eq!(found.problems.len(), 3, "{problems}");
+    assert!(
+        problems.contains(
+            "lab refresh_tokens.encrypted_token (row 2) does not open with the instance's \
+             TOKEN_ENCRYPTION_KEY: the HMAC does not verify with this key"
+        ),
+        "{problems}"
+    );
+    assert!(
+        problems.contains(
+            "lab refresh_tokens.encrypted_token (row 3) was made at 1970-01-12T13:46:40Z \
+             (its Fernet timestamp), outside the run"
+        ),
+        "{problems}"
+    );
+    assert!(
+        problems.contains(
+            "2 values share one IV: lab app_passwords.encrypted_password (row 2), \
+             lab app_passwords.encrypted_password (row 3)"
+        ),
+        "{problems}"
+    );
+    // The finding names places, never values.
+    assert!(!problems.contains("shared-app-password") && !problems.contains(&same));
+}
+
 #[test]
 fn kinds_of_plaintext() {
     assert_eq!(classify(br#"{"a":1}"#), "JSON");

@@ -93,10 +93,10 @@ pub const CHECKS: &[Check] = &[
     ),
     check(
         "STORAGE-07",
-        "a wrong Fernet key decrypts none of the stored values; the run's key decrypts the same bytes",
-        "RFC6819-5.1.4.1.4",
+        "every stored encrypted value opens with its instance's TOKEN_ENCRYPTION_KEY, has an IV no other stored value shares, and was made during the run",
+        "RFC6819-5.1.4.1.4; Fernet-spec (a unique IV per token; the timestamp of its making)",
         NEEDS,
-        check_fn!(at_rest::wrong_key),
+        check_fn!(at_rest::keying),
     ),
     check(
         "STORAGE-08",
