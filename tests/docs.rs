@@ -38,6 +38,14 @@ fn docs_checks_per_backend_md_is_up_to_date() {
 }
 
 #[test]
+fn docs_mutation_md_is_up_to_date() {
+    let path = root().join("fixtures/mutation/mutation.json");
+    let text = std::fs::read_to_string(&path).expect("fixtures/mutation/mutation.json");
+    let report: mcp_authz_harness::mutants::MutationReport = serde_json::from_str(&text).unwrap();
+    check_generated("mutation.md", &mcp_authz_harness::mutants::markdown(&report));
+}
+
+#[test]
 fn docs_mcp_release_matrix_md_is_up_to_date() {
     let mut releases = Vec::new();
     for entry in std::fs::read_dir(root().join("fixtures/releases"))
