@@ -75,6 +75,7 @@ return {
   inputError: text('#input-error') || text('#input-error-username') || text('.kc-feedback-text'),
   alert: text('#kc-error-message') || text('.pf-v5-c-alert__title') || text('.alert-error'),
   text: document.body ? document.body.innerText.slice(0, 4000) : '',
+  status: (performance.getEntriesByType('navigation')[0] || {}).responseStatus || null,
 };
 "#;
 
@@ -86,6 +87,21 @@ pub struct Page {
     pub url: String,
     /// Its visible text (the first 4000 characters).
     pub text: String,
+    /// The HTTP status of the document (Navigation Timing's `responseStatus`), when the
+    /// browser tells it.
+    pub status: Option<u16>,
+}
+
+/// Where a flow that may end at the listener or at a server's own page arrived.
+#[derive(Debug)]
+pub enum Arrival {
+    /// The authorization response reached the listener.
+    Listener(Callback),
+    /// The browser shows a page at the awaited prefix: the server answered the browser
+    /// itself (an error page, say) instead of redirecting.
+    Page(Page),
+    /// Neither: the browser stopped elsewhere.
+    Stopped(FlowEnd),
 }
 
 /// Where a drive through the pages ends.
@@ -94,21 +110,43 @@ enum Until<'a> {
     Listener(&'a str),
     /// The browser is on a loaded page whose URL starts with this.
     Page(&'a str),
+    /// Whichever comes first: the response for this state, or a page at this prefix.
+    ListenerOrPage(&'a str, &'a str),
 }
 
-enum Ending {
-    Callback(Callback),
-    Page(Page),
-    Stopped(FlowEnd),
+impl Until<'_> {
+    fn state(&self) -> Option<&str> {
+        match self {
+            Until::Listener(s) | Until::ListenerOrPage(s, _) => Some(s),
+            Until::Page(_) => None,
+        }
+    }
+
+    fn page_prefix(&self) -> Option<&str> {
+        match self {
+            Until::Page(p) | Until::ListenerOrPage(_, p) => Some(p),
+            Until::Listener(_) => None,
+        }
+    }
+
+    /// What was awaited, for the message when the deadline passes.
+    fn awaited(&self) -> String {
+        let page = |p: &str| format!("no page at {}", crate::secret::redact(p));
+        match self {
+            Until::Listener(_) => "no authorization response".to_owned(),
+            Until::Page(p) => page(p),
+            Until::ListenerOrPage(_, p) => format!("no authorization response and {}", page(p)),
+        }
+    }
 }
 
 impl Flow<'_> {
     /// Opens `url` and follows the pages until the response for `state` arrives.
     pub async fn run(&self, url: &str, state: &str) -> anyhow::Result<FlowEnd> {
         Ok(match self.drive(url, Until::Listener(state)).await? {
-            Ending::Callback(c) => FlowEnd::Callback(c),
-            Ending::Stopped(end) => end,
-            Ending::Page(p) => {
+            Arrival::Listener(c) => FlowEnd::Callback(c),
+            Arrival::Stopped(end) => end,
+            Arrival::Page(p) => {
                 anyhow::bail!("the flow ended at a page ({}), not at the listener", p.url)
             }
         })
@@ -118,8 +156,8 @@ impl Flow<'_> {
     /// whose URL starts with `prefix`; an error when it stops anywhere else.
     pub async fn run_to_page(&self, url: &str, prefix: &str) -> anyhow::Result<Page> {
         match self.drive(url, Until::Page(prefix)).await? {
-            Ending::Page(p) => Ok(p),
-            Ending::Stopped(FlowEnd::Stopped {
+            Arrival::Page(p) => Ok(p),
+            Arrival::Stopped(FlowEnd::Stopped {
                 reason,
                 url,
                 page_error,
@@ -128,46 +166,55 @@ impl Flow<'_> {
                 "the browser did not reach {}: {reason} (at {url}; page says {page_error:?}); {capture}",
                 crate::secret::redact(prefix)
             ),
-            Ending::Stopped(FlowEnd::Callback(_)) | Ending::Callback(_) => {
+            Arrival::Stopped(FlowEnd::Callback(_)) | Arrival::Listener(_) => {
                 anyhow::bail!("the flow ended at the listener, not at a page")
             }
         }
     }
 
-    async fn drive(&self, url: &str, until: Until<'_>) -> anyhow::Result<Ending> {
+    /// Opens `url` and follows the pages until the response for `state` reaches the
+    /// listener or the browser shows a loaded page whose URL starts with `prefix`,
+    /// whichever comes first: for a flow whose server may answer the browser itself.
+    pub async fn run_to_listener_or_page(
+        &self,
+        url: &str,
+        state: &str,
+        prefix: &str,
+    ) -> anyhow::Result<Arrival> {
+        self.drive(url, Until::ListenerOrPage(state, prefix)).await
+    }
+
+    async fn drive(&self, url: &str, until: Until<'_>) -> anyhow::Result<Arrival> {
         let profile = self.browser.profile(self.profile).await?;
         let client = profile.lock().await;
         client.goto(url).await?;
         let deadline = Instant::now() + self.timeout;
         let mut submitted = false;
         loop {
-            if let Until::Listener(state) = until
+            if let Some(state) = until.state()
                 && let Some(c) = self.listener.take(state)
             {
-                return Ok(Ending::Callback(c));
+                return Ok(Arrival::Listener(c));
             }
             if Instant::now() >= deadline {
-                let waited = match until {
-                    Until::Listener(_) => "no authorization response".to_owned(),
-                    Until::Page(p) => format!("no page at {}", crate::secret::redact(p)),
-                };
-                return Ok(Ending::Stopped(
+                return Ok(Arrival::Stopped(
                     self.stopped(
                         &client,
-                        format!("{waited} within {}s", self.timeout.as_secs()),
+                        format!("{} within {}s", until.awaited(), self.timeout.as_secs()),
                         None,
                     )
                     .await,
                 ));
             }
             let page = client.execute(INSPECT, vec![]).await.unwrap_or(Value::Null);
-            if let Until::Page(prefix) = until
+            if let Some(prefix) = until.page_prefix()
                 && page["ready"] == "complete"
                 && page["url"].as_str().is_some_and(|u| u.starts_with(prefix))
             {
-                return Ok(Ending::Page(Page {
+                return Ok(Arrival::Page(Page {
                     url: crate::secret::redact(page["url"].as_str().unwrap_or_default()),
                     text: page["text"].as_str().unwrap_or_default().to_owned(),
+                    status: page["status"].as_u64().and_then(|s| u16::try_from(s).ok()),
                 }));
             }
             let page_error = page["inputError"]
@@ -177,7 +224,7 @@ impl Flow<'_> {
             if page["login"] == true {
                 match (&self.login, submitted) {
                     (None, _) => {
-                        return Ok(Ending::Stopped(
+                        return Ok(Arrival::Stopped(
                             self.stopped(
                                 &client,
                                 "the login page asks for a user, and none was given".into(),
@@ -187,7 +234,7 @@ impl Flow<'_> {
                         ));
                     }
                     (Some(_), true) if page_error.is_some() => {
-                        return Ok(Ending::Stopped(
+                        return Ok(Arrival::Stopped(
                             self.stopped(&client, "login refused".into(), page_error)
                                 .await,
                         ));
@@ -200,7 +247,7 @@ impl Flow<'_> {
                 }
             } else if page["consent"] == true {
                 if !self.accept_consent {
-                    return Ok(Ending::Stopped(
+                    return Ok(Arrival::Stopped(
                         self.stopped(
                             &client,
                             "a consent screen appeared and consent is not to be given".into(),
@@ -218,7 +265,7 @@ impl Flow<'_> {
                 .as_str()
                 .filter(|_| !on_listener(&page, self.listener))
             {
-                return Ok(Ending::Stopped(
+                return Ok(Arrival::Stopped(
                     self.stopped(
                         &client,
                         "Keycloak shows an error page".into(),

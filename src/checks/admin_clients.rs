@@ -68,12 +68,22 @@ pub async fn service_token(
     .access_token)
 }
 
-/// An access token that has expired: from a fresh client whose access tokens live 2 s
-/// (with the MCP audiences), waited out. Its claims are noted in the evidence.
-pub async fn expired_token(ctx: &CheckCtx, purpose: &str) -> anyhow::Result<Secret> {
-    let settings = json!({"attributes": {"access.token.lifespan": "2"}, "defaultClientScopes": ["basic", "mcp-audiences"]});
-    let (client_id, secret) = service_client(ctx, purpose, settings).await?;
-    let token = service_token(ctx, &client_id, &secret).await?;
+/// A client whose access tokens live `lifespan_s` seconds, with the MCP audiences;
+/// returns its client id and secret.
+pub async fn short_lived_client(
+    ctx: &CheckCtx,
+    purpose: &str,
+    lifespan_s: u32,
+) -> anyhow::Result<(String, Secret)> {
+    let settings = json!({
+        "attributes": {"access.token.lifespan": lifespan_s.to_string()},
+        "defaultClientScopes": ["basic", "mcp-audiences"],
+    });
+    service_client(ctx, purpose, settings).await
+}
+
+/// Waits until `token` has expired: its `exp` plus 2 s (noted in the evidence).
+pub async fn wait_until_expired(ctx: &CheckCtx, token: &Secret) -> anyhow::Result<()> {
     let (_, claims) = crate::oauth::jwt::peek(token.expose())?;
     let exp = claims["exp"]
         .as_i64()
@@ -82,5 +92,14 @@ pub async fn expired_token(ctx: &CheckCtx, purpose: &str) -> anyhow::Result<Secr
     ctx.note(format!("token expires at {exp}; waiting {wait}s"));
     // No condition to poll: expiry is a matter of the clock.
     tokio::time::sleep(std::time::Duration::from_secs(wait.max(0) as u64)).await;
+    Ok(())
+}
+
+/// An access token that has expired: from a fresh client whose access tokens live 2 s
+/// (with the MCP audiences), waited out.
+pub async fn expired_token(ctx: &CheckCtx, purpose: &str) -> anyhow::Result<Secret> {
+    let (client_id, secret) = short_lived_client(ctx, purpose, 2).await?;
+    let token = service_token(ctx, &client_id, &secret).await?;
+    wait_until_expired(ctx, &token).await?;
     Ok(token)
 }

@@ -7,6 +7,7 @@
 //! them: the scope map derived live, enforcement after provisioning, tokens it must refuse,
 //! its proxy's code flow, and a second configuration with `ENABLE_DCR=true`.
 
+mod bearer;
 mod enforcement;
 mod open_proxy;
 mod proxy;
@@ -90,7 +91,7 @@ pub const CHECKS: &[Check] = &[
     ),
     mcp_check(
         "MCP-04",
-        "a garbage token (opaque, or JWT-shaped with a bad signature): 401 invalid_token naming resource_metadata",
+        "a garbage token (opaque, an unknown kid, a valid token re-signed under Keycloak's kid): 401 invalid_token naming resource_metadata; the valid token is accepted",
         "RFC6750-3.1; RFC9728-5.1",
         Subject::McpServer,
         check_fn!(garbage_token),
@@ -160,21 +161,21 @@ pub const CHECKS: &[Check] = &[
     ),
     mcp_check(
         "MCP-14",
-        "an expired token: 401 with a Bearer challenge naming resource_metadata",
+        "an expired token: 401 invalid_token naming resource_metadata; the same token is accepted while fresh",
         "RFC6750-3.1; RFC9728-5.1",
         Subject::McpServer,
         check_fn!(tokens::expired),
     ),
     mcp_user_check(
         "MCP-15",
-        "a token for another audience: 401 with a Bearer challenge",
+        "a token for another audience: 401 invalid_token; the same exchange for the MCP server's audience is accepted",
         "RFC9068-4; RFC8707-2; MCP-authz-2025-06-18-token-audience",
         Subject::McpServer,
         check_fn!(tokens::wrong_audience),
     ),
     mcp_check(
         "MCP-16",
-        "a token from a foreign issuer with a valid signature: 401 with a Bearer challenge",
+        "a token from a foreign issuer with a valid signature: 401 invalid_token; the same client's token from the issuer is accepted",
         "RFC9068-4; RFC7519-4.1.1",
         Subject::McpServer,
         check_fn!(tokens::foreign_issuer),
@@ -291,7 +292,7 @@ async fn realm_has_scopes(ctx: &CheckCtx) -> CheckResult {
 async fn no_token(ctx: &CheckCtx) -> CheckResult {
     let mcp = ctx.mcp_server()?;
     ctx.step("initialize without a token");
-    let resp = initialize(ctx, &mcp.mcp_url(), None).await?;
+    let resp = bearer::initialize(ctx.http(), &mcp.mcp_url(), None).await?;
     let (_, meta_url, error) = bearer_challenge(&resp)?;
     resolves_to_metadata(ctx, &meta_url, &mcp.mcp_url()).await?;
     let note = match error {
@@ -308,29 +309,45 @@ async fn no_token(ctx: &CheckCtx) -> CheckResult {
     ))
 }
 
+/// RFC 6750 §3.1: tokens that are not tokens of the IdP are refused with `invalid_token`:
+/// an opaque string, a JWT under an unknown `kid`, and a valid token's claims re-signed
+/// with another key under Keycloak's own `kid`. The valid token itself is the control.
 async fn garbage_token(ctx: &CheckCtx) -> CheckResult {
     let mcp = ctx.mcp_server()?;
-    let realm = ctx.realm()?;
-    let opaque = Secret::generate(SecretKind::Token, 24);
-    let forged = forged_jwt(&realm.issuer(), &mcp.base_url);
-    let mut seen = Vec::new();
-    for (what, token) in [
-        ("an opaque random token", opaque),
-        ("a JWT with a bad signature", forged),
-    ] {
-        ctx.step(format!("initialize with {what}"));
-        let resp = initialize(ctx, &mcp.mcp_url(), Some(&token)).await?;
-        let (_, meta_url, error) = bearer_challenge(&resp).with_context(|| what.to_owned())?;
-        ensure!(
-            error.as_deref() == Some("invalid_token"),
-            "{what}: the challenge's error is {error:?}, expected \"invalid_token\" (RFC 6750 §3.1)"
-        );
-        resolves_to_metadata(ctx, &meta_url, &mcp.mcp_url()).await?;
-        seen.push(what);
+    let url = mcp.mcp_url();
+    let client = crate::keycloak::realm::MCP_SERVER_CLIENT;
+    let (valid, claims) = ctx
+        .verified_client_credentials(client, &ctx.client_secret(client)?)
+        .await?;
+    let (header, _) = crate::oauth::jwt::peek(valid.access_token.expose())?;
+    let kid = header.kid.context("Keycloak's token has no kid")?;
+    let valid_what = format!("a valid token of {client}");
+    bearer::expect_accepted(ctx, &url, &valid.access_token, &valid_what).await?;
+    let resigned = crate::oauth::forge::ForgeKey::generate()?.sign(&claims, &kid)?;
+    let garbage = [
+        (
+            "an opaque random token".to_owned(),
+            Secret::generate(SecretKind::Token, 24),
+        ),
+        (
+            "a JWT with a bad signature under an unknown kid".to_owned(),
+            forged_jwt(&ctx.realm()?.issuer(), &mcp.base_url),
+        ),
+        (
+            format!(
+                "the claims of {valid_what}, signed with another key under Keycloak's kid {kid}"
+            ),
+            resigned,
+        ),
+    ];
+    for (what, token) in &garbage {
+        bearer::expect_invalid_token(ctx, &url, token, what).await?;
     }
+    let refused: Vec<&str> = garbage.iter().map(|(what, _)| what.as_str()).collect();
     pass(format!(
-        "{}: each 401 with error=\"invalid_token\" and a resource_metadata that resolves",
-        seen.join(" and ")
+        "{}: each 401 with error=\"invalid_token\" and a resource_metadata that resolves; \
+         the valid token is accepted (initialize 200)",
+        refused.join("; ")
     ))
 }
 
@@ -375,27 +392,6 @@ async fn metadata(ctx: &CheckCtx) -> CheckResult {
         "both metadata paths name {want}; authorization servers {} serve RFC 8414 metadata with S256",
         servers.join(", ")
     ))
-}
-
-/// POSTs an `initialize` request, as a client's first call, with `token` if given.
-async fn initialize(ctx: &CheckCtx, url: &str, token: Option<&Secret>) -> anyhow::Result<Response> {
-    let body = serde_json::json!({
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {
-            "protocolVersion": crate::mcp::client::PROTOCOL_VERSION.as_str(),
-            "capabilities": {},
-            "clientInfo": {"name": "mcp-authz-harness", "version": env!("CARGO_PKG_VERSION")}
-        }
-    });
-    let mut req = ctx
-        .http()
-        .post(url)
-        .header("Accept", "application/json, text/event-stream")
-        .json(&body);
-    if let Some(t) = token {
-        req = req.bearer(t);
-    }
-    Ok(req.send().await?)
 }
 
 /// From a 401: the Bearer challenge, its `resource_metadata` and its `error`.

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::{Area, Check, CheckCtx, CheckResult, Need, Subject, pass, skip};
 use crate::check_fn;
 use crate::http::Response;
+use crate::nextcloud::AuthKind;
 use crate::oauth::token::{self, ACCESS_TOKEN_TYPE, Exchange};
 use crate::oauth::{forge, jwt};
 use crate::secret::Secret;
@@ -131,6 +132,8 @@ async fn whoami(
 }
 
 /// Requires Nextcloud's OCS "Current user is not logged in": HTTP 401, statuscode 997.
+/// Where the resource server says why it refused (the stand-in's request log), the reason
+/// goes into the evidence and the message; a real Nextcloud keeps it to itself.
 async fn expect_refused(ctx: &CheckCtx, base: &str, token: &Secret, what: &str) -> CheckResult {
     let resp = whoami(ctx, base, token, what).await?;
     let body: Value = resp.json().unwrap_or(Value::Null);
@@ -140,10 +143,31 @@ async fn expect_refused(ctx: &CheckCtx, base: &str, token: &Secret, what: &str) 
         "{what}: expected HTTP 401 with OCS statuscode 997, got {} (statuscode {code})",
         resp.summary()
     );
+    let reason = match stated_reason(ctx, token) {
+        Some(reason) => {
+            ctx.note(format!("the resource server's reason: {reason}"));
+            format!("; the stand-in's reason: {reason}")
+        }
+        None => String::new(),
+    };
     pass(format!(
-        "{what}: HTTP 401, OCS 997 {:?}",
+        "{what}: HTTP 401, OCS 997 {:?}{reason}",
         body["ocs"]["meta"]["message"].as_str().unwrap_or_default()
     ))
+}
+
+/// Why the resource server refused `token`, if it keeps a request log that says: the last
+/// logged request that carried this token (matched by fingerprint, never by value).
+fn stated_reason(ctx: &CheckCtx, token: &Secret) -> Option<String> {
+    let log = ctx.resource_server().ok()?.request_log.as_ref()?;
+    let sent = AuthKind::Bearer {
+        fingerprint: token.fingerprint(),
+    };
+    log.snapshot()
+        .into_iter()
+        .rev()
+        .find(|r| r.auth == sent)
+        .and_then(|r| r.refusal)
 }
 
 /// Requires acceptance, as a control before a refusal means anything.

@@ -8,7 +8,7 @@ use super::{Area, Check, CheckCtx, CheckResult, Need, Subject, pass};
 use crate::check_fn;
 use crate::oauth::discovery::ProviderMetadata;
 use crate::oauth::jwt;
-use crate::oauth::token::{self, Tokens};
+use crate::oauth::token::{self, Refusal, TokenOutcome, Tokens};
 
 const fn token_check(
     id: &'static str,
@@ -94,6 +94,17 @@ async fn introspect(
         .0)
 }
 
+/// RFC 6749 §5.2: a refresh token that is invalid, expired or revoked is refused with
+/// `invalid_grant`, HTTP 400 (any other refusal, a 401 or a 5xx, is not that answer).
+fn invalid_grant(outcome: TokenOutcome, what: &str) -> anyhow::Result<Refusal> {
+    let r = outcome.refused(what)?;
+    ensure!(
+        r.status == 400 && r.error == "invalid_grant",
+        "{what}: got {r}, expected HTTP 400 invalid_grant (RFC 6749 §5.2)"
+    );
+    Ok(r)
+}
+
 async fn refresh_rotation(ctx: &CheckCtx) -> CheckResult {
     let meta = ctx.discovery().await?;
     let (client_id, first) = tokens_for(ctx, &meta, "bob", "openid").await?;
@@ -115,13 +126,8 @@ async fn refresh_rotation(ctx: &CheckCtx) -> CheckResult {
         "the refresh returned the same refresh token although rotation is on"
     );
     ctx.step("the old refresh token again");
-    let old = token::refresh(ctx.http(), meta.token_endpoint()?, &client_id, None, &rt)
-        .await?
-        .refused("refreshing with the rotated-out token")?;
-    ensure!(
-        old.error == "invalid_grant",
-        "the old refresh token got {old}, expected invalid_grant"
-    );
+    let old = token::refresh(ctx.http(), meta.token_endpoint()?, &client_id, None, &rt).await?;
+    let old = invalid_grant(old, "refreshing with the rotated-out token")?;
     pass(format!(
         "new tokens issued; the old refresh token is refused ({old})"
     ))
@@ -189,14 +195,11 @@ async fn offline_survives_logout(ctx: &CheckCtx) -> CheckResult {
     let endpoint = meta.token_endpoint()?;
     let on = token::refresh(ctx.http(), endpoint, &online_client, None, &nrt).await?;
     let off = token::refresh(ctx.http(), endpoint, &offline_client, None, &ort).await?;
-    ensure!(
-        matches!(on, token::TokenOutcome::Refused(_)),
-        "the online refresh token still works after the logout"
-    );
+    let on = invalid_grant(on, "refreshing the online token after the logout")?;
     match off {
-        token::TokenOutcome::Issued(_) => {
-            pass("the offline token refreshes after the logout; the online one is refused")
-        }
+        token::TokenOutcome::Issued(_) => pass(format!(
+            "the offline token refreshes after the logout; the online one is refused ({on})"
+        )),
         token::TokenOutcome::Refused(r) => anyhow::bail!(
             "the offline refresh token is refused after the user's sessions were ended: {r}"
         ),
@@ -219,13 +222,8 @@ async fn revoked_refresh_token(ctx: &CheckCtx) -> CheckResult {
         "revocation answered HTTP {status}, expected 200 (RFC 7009 §2.2)"
     );
     ctx.step("refresh with it");
-    let r = token::refresh(ctx.http(), meta.token_endpoint()?, &client_id, None, &rt)
-        .await?
-        .refused("refreshing with a revoked token")?;
-    ensure!(
-        r.error == "invalid_grant",
-        "got {r}, expected invalid_grant"
-    );
+    let r = token::refresh(ctx.http(), meta.token_endpoint()?, &client_id, None, &rt).await?;
+    let r = invalid_grant(r, "refreshing with a revoked token")?;
     pass(format!("revoked (200); refresh refused ({r})"))
 }
 
@@ -261,4 +259,50 @@ async fn revoked_access_token(ctx: &CheckCtx) -> CheckResult {
         "the revoked access token still introspects as active"
     );
     pass("active before revocation, inactive after")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Http;
+    use crate::secret::{Secret, SecretKind};
+    use serde_json::json;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    /// A refresh grant against a token endpoint that answers `answer`, judged.
+    async fn judged(answer: ResponseTemplate) -> anyhow::Result<Refusal> {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(answer)
+            .mount(&server)
+            .await;
+        let http = Http::new(std::time::Duration::from_secs(2));
+        let rt = Secret::new(SecretKind::RefreshToken, "rt-under-test-123");
+        let endpoint = format!("{}/token", server.uri());
+        let outcome = token::refresh(&http, &endpoint, "c", None, &rt).await?;
+        invalid_grant(outcome, "refreshing")
+    }
+
+    fn error(status: u16, error: &str) -> ResponseTemplate {
+        ResponseTemplate::new(status).set_body_json(json!({"error": error}))
+    }
+
+    #[tokio::test]
+    async fn only_400_invalid_grant_is_the_refusal_of_a_dead_refresh_token() {
+        assert!(judged(error(400, "invalid_grant")).await.is_ok());
+        for wrong in [
+            error(401, "invalid_grant"),
+            error(400, "invalid_request"),
+            error(500, "server_error"),
+            ResponseTemplate::new(404),
+        ] {
+            let why = judged(wrong).await.unwrap_err().to_string();
+            assert!(why.contains("expected HTTP 400 invalid_grant"), "{why}");
+        }
+        let issued = ResponseTemplate::new(200)
+            .set_body_json(json!({"access_token": "at-123456", "token_type": "Bearer"}));
+        assert!(judged(issued).await.is_err());
+    }
 }

@@ -4,16 +4,17 @@
 use std::collections::BTreeSet;
 
 use anyhow::{Context, ensure};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::super::{CheckCtx, CheckResult, pass, skip};
 use super::users::{USER, derived, mcp_url, token_for};
 use crate::keycloak::realm::RESOURCE_SERVER_CLIENT;
-use crate::mcp::client::{McpClient, McpClientOptions};
+use crate::mcp::client::{McpClient, McpClientOptions, ToolOutcome};
 use crate::mcp::scope_map::ScopeMap;
 use crate::mcp::{arguments, provision};
 use crate::nextcloud::{AuthKind, RecordedRequest};
 use crate::oauth::jwt;
+use crate::secret::Secret;
 
 /// Every scope the server lists, as a set.
 fn all_listed(listed: &[String]) -> BTreeSet<String> {
@@ -103,19 +104,7 @@ pub(super) async fn enforcement(ctx: &CheckCtx) -> CheckResult {
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
         let outcome = client.call_tool(tool, arguments::minimal(&schema)).await;
         client.close().await;
-        let verdict = match &outcome {
-            Ok(o) if o.is_error && o.text.contains(scope.as_str()) => None,
-            Ok(o) if o.is_error => Some(format!(
-                "{tool} without {scope}: refused, but not naming the scope: {}",
-                first_line(&o.text)
-            )),
-            Ok(o) => Some(format!(
-                "{tool} without {scope}: ran ({})",
-                first_line(&o.text)
-            )),
-            Err(e) if e.to_string().contains("403") => None,
-            Err(e) => Some(format!("{tool} without {scope}: {e:#}")),
-        };
+        let verdict = not_enforced(tool, scope, &outcome);
         ctx.note(format!(
             "{scope}: {tool} → {}",
             verdict.as_deref().unwrap_or("refused, naming the scope")
@@ -136,13 +125,50 @@ pub(super) async fn enforcement(ctx: &CheckCtx) -> CheckResult {
         "the user's bearer token"
     };
     pass(format!(
-        "{} scopes enforced (each refusal names the missing scope); a notes tool works end to end with {how}",
+        "{} scopes enforced (each refusal names the missing scope or says insufficient_scope); a notes tool works end to end with {how}",
         probes.len()
     ))
 }
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or_default()
+}
+
+/// Why a call of `tool` without `scope` does not show the scope enforced, or `None` when
+/// it does: a refusal (a tool error, or a JSON-RPC/HTTP error) that names the missing
+/// scope or says `insufficient_scope` (RFC 6750 §3.1). A refusal for another reason, or
+/// an error that merely contains "403", is not enforcement.
+fn not_enforced(tool: &str, scope: &str, outcome: &anyhow::Result<ToolOutcome>) -> Option<String> {
+    let says_so = |text: &str| names_scope(text, scope) || text.contains("insufficient_scope");
+    match outcome {
+        Ok(o) if o.is_error && says_so(&o.text) => None,
+        Ok(o) if o.is_error => Some(format!(
+            "{tool} without {scope}: refused, but neither naming the scope nor saying insufficient_scope: {}",
+            crate::secret::redact(first_line(&o.text))
+        )),
+        Ok(o) => Some(format!(
+            "{tool} without {scope}: ran ({})",
+            crate::secret::redact(first_line(&o.text))
+        )),
+        Err(e) if says_so(&format!("{e:#}")) => None,
+        Err(e) => Some(format!("{tool} without {scope}: {e:#}")),
+    }
+}
+
+/// Whether `text` names `scope` as a whole word: `notes.read` is not named by
+/// `notes.readwrite` or `mynotes.read`, but is by "Missing: notes.read." (a full stop
+/// ends a sentence unless a name goes on after it).
+fn names_scope(text: &str, scope: &str) -> bool {
+    let in_name = |c: char| c.is_alphanumeric() || "_-:/".contains(c);
+    text.match_indices(scope).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let mut after = text[at + scope.len()..].chars();
+        let continues = match after.next() {
+            Some('.') => after.next().is_some_and(in_name),
+            next => next.is_some_and(in_name),
+        };
+        !before.is_some_and(|c| in_name(c) || c == '.') && !continues
+    })
 }
 
 /// A note created through the MCP server reaches the resource server as the user: read
@@ -259,7 +285,8 @@ fn how_it_authenticated(
     Ok(())
 }
 
-/// MCP: a Login Flow v2 grant made by another user does not provision the caller.
+/// MCP: a Login Flow v2 grant made by another user does not provision the caller: the
+/// caller's poll refuses it explicitly, and asked again the caller is still not provisioned.
 pub(super) async fn provisioning_bound_to_caller(ctx: &CheckCtx) -> CheckResult {
     let url = mcp_url(ctx)?;
     let openid: BTreeSet<String> = ["openid".to_owned()].into();
@@ -280,25 +307,87 @@ pub(super) async fn provisioning_bound_to_caller(ctx: &CheckCtx) -> CheckResult 
         "the resource server refused alice's grant (HTTP {})",
         p.grant_status
     );
-    let status = p.final_status().unwrap_or_default();
-    ensure!(
-        status != "provisioned",
-        "bob is provisioned with the app password alice granted: {}",
-        p.status.text
-    );
+    let refusal = refuses_foreign_grant(&p.status.text)?;
+    ctx.step(format!("bob asks {} again", provision::STATUS_TOOL));
+    let after = status_of(&url, &caller).await?;
+    ctx.note(format!(
+        "answer (is_error {}): {}",
+        after.is_error,
+        crate::secret::redact(&after.text)
+    ));
+    still_not_provisioned(&after.text)?;
     let deleted = rs.request_log.as_ref().is_some_and(|log| {
         log.snapshot()[mark..]
             .iter()
             .any(|r| r.method == "DELETE" && r.path.contains("apppassword"))
     });
     pass(format!(
-        "bob's status after alice's grant: {status:?}{}",
+        "bob's poll after alice's grant is refused: {refusal}; asked again, bob is {NOT_PROVISIONED}{}",
         if deleted {
             "; the server deleted the foreign app password"
         } else {
             ""
         }
     ))
+}
+
+/// The status a caller that holds no app password and no pending flow gets.
+const NOT_PROVISIONED: &str = "not_initiated";
+
+/// `nc_auth_check_status` as the holder of `token`.
+async fn status_of(url: &str, token: &Secret) -> anyhow::Result<ToolOutcome> {
+    let client = McpClient::connect(McpClientOptions::new(url, token.clone()))
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let outcome = client.call_tool(provision::STATUS_TOOL, json!({})).await;
+    client.close().await;
+    outcome
+}
+
+/// The poll that finds another user's grant must refuse it explicitly: `status` "error",
+/// `success` false, and a message saying the account that granted access is not the
+/// caller's (GHSA-84qv-22q6-x82r). Silence ("pending"), a generic error or a success is no
+/// refusal.
+fn refuses_foreign_grant(answer: &str) -> anyhow::Result<String> {
+    static OTHER_ACCOUNT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?i)not the (same )?(account|user)|(another|different|other) (nextcloud )?(account|user)",
+        )
+        .expect("static regex")
+    });
+    let v: Value = serde_json::from_str(answer).with_context(|| {
+        format!(
+            "the poll's answer is not JSON: {}",
+            crate::secret::redact(answer)
+        )
+    })?;
+    let (status, message) = (&v["status"], v["message"].as_str().unwrap_or_default());
+    ensure!(
+        status == "error" && v["success"] == false,
+        "bob's poll after alice's grant answered status {status} (success {}): {}; expected \
+         an explicit refusal (status \"error\")",
+        v["success"],
+        crate::secret::redact(message)
+    );
+    ensure!(
+        OTHER_ACCOUNT.is_match(message),
+        "bob's poll after alice's grant answered status \"error\" without saying the grant \
+         came from another account: {}",
+        crate::secret::redact(message)
+    );
+    Ok(format!("status \"error\": {message:?}"))
+}
+
+/// A follow-up status call shows the caller holds no app password.
+fn still_not_provisioned(answer: &str) -> anyhow::Result<()> {
+    let v: Value = serde_json::from_str(answer).unwrap_or(Value::Null);
+    ensure!(
+        v["status"] == NOT_PROVISIONED,
+        "asked again after the refused grant, bob's status is {} (expected \"{NOT_PROVISIONED}\"): {}",
+        v["status"],
+        crate::secret::redact(answer)
+    );
+    Ok(())
 }
 
 /// MCP: the server sends no `elicitation/create` to a client that did not declare the
@@ -344,4 +433,87 @@ pub(super) async fn no_elicitation_without_capability(ctx: &CheckCtx) -> CheckRe
         elicitations[0].message
     );
     pass("no server request the client did not declare")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool_error(text: &str) -> anyhow::Result<ToolOutcome> {
+        Ok(ToolOutcome {
+            is_error: true,
+            text: text.into(),
+        })
+    }
+
+    #[test]
+    fn a_scope_counts_as_enforced_only_when_the_refusal_says_why() {
+        let judged = |o: anyhow::Result<ToolOutcome>| not_enforced("t", "notes.write", &o);
+        assert_eq!(
+            judged(tool_error(
+                "Missing required scopes: notes.write. Ask for it."
+            )),
+            None
+        );
+        assert_eq!(judged(tool_error("error: insufficient_scope")), None);
+        assert_eq!(
+            judged(Err(anyhow::anyhow!(
+                r#"HTTP 403: Bearer error="insufficient_scope", scope="notes.write""#
+            ))),
+            None
+        );
+        for not_enforcement in [
+            Err(anyhow::anyhow!(
+                "tools/call t: HTTP status client error (403 Forbidden)"
+            )),
+            Err(anyhow::anyhow!("Transport closed")),
+            tool_error("User not provisioned"),
+            tool_error("Missing required scopes: notes.writeall"),
+            Ok(ToolOutcome {
+                is_error: false,
+                text: "notes.write done".into(),
+            }),
+        ] {
+            assert!(judged(not_enforcement).is_some());
+        }
+    }
+
+    #[test]
+    fn scopes_are_named_as_whole_words() {
+        assert!(names_scope("needs notes.read.", "notes.read"));
+        assert!(names_scope("[notes.read, files.read]", "notes.read"));
+        assert!(!names_scope("needs notes.readwrite", "notes.read"));
+        assert!(!names_scope("needs mynotes.read", "notes.read"));
+        assert!(!names_scope("needs notes.read.all", "notes.read"));
+        assert!(names_scope(
+            "Missing required scopes: notes.read. Token has",
+            "notes.read"
+        ));
+    }
+
+    const REFUSED: &str = r#"{"status":"error","success":false,"user_id":"bob","message":"The Nextcloud account that granted access is not the account you are signed in as. Nothing was stored."}"#;
+
+    #[test]
+    fn a_foreign_grant_must_be_refused_explicitly() {
+        assert!(refuses_foreign_grant(REFUSED).is_ok());
+        for not_a_refusal in [
+            r#"{"status":"pending","message":"Login flow is still pending."}"#,
+            r#"{"status":"provisioned","message":"Nextcloud access provisioned successfully as alice."}"#,
+            r#"{"status":"error","success":false,"message":"Failed to check login status: timeout"}"#,
+            r#"{"status":"error","success":true,"message":"not the account you are signed in as"}"#,
+            "Error: not JSON",
+        ] {
+            assert!(
+                refuses_foreign_grant(not_a_refusal).is_err(),
+                "{not_a_refusal}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_follow_up_must_say_not_provisioned() {
+        assert!(still_not_provisioned(r#"{"status":"not_initiated"}"#).is_ok());
+        assert!(still_not_provisioned(r#"{"status":"provisioned"}"#).is_err());
+        assert!(still_not_provisioned("Error").is_err());
+    }
 }

@@ -8,7 +8,10 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
+
 use super::super::{CheckCtx, CheckResult, flows, pass};
+use super::proxy::{Outcome, UNKNOWN_CLIENT_REFUSAL};
 use crate::browser::login::FlowEnd;
 use crate::oauth::pkce::{AuthorizationRequest, Pkce, random_value};
 
@@ -41,9 +44,14 @@ pub(super) async fn unregistered_client(ctx: &CheckCtx) -> CheckResult {
     ctx.step(format!(
         "/oauth/authorize with client id {client_id} and redirect URI {redirect_uri}"
     ));
-    let resp = ctx.http().get(&url).send().await?;
-    if !(300..400).contains(&resp.status) {
-        return pass(format!("refused: {}", resp.summary()));
+    let resp = ctx.http().get(&url).send().await.map_err(|e| {
+        anyhow::anyhow!("/oauth/authorize did not answer ({e}): a broken call is no refusal")
+    })?;
+    let idp = ctx.discovery().await?.authorization_endpoint;
+    let idp = idp.context("the realm's discovery has no authorization_endpoint")?;
+    let outcome = Outcome::classify(&resp, &idp, &redirect_uri);
+    if outcome != Outcome::ToIdp {
+        return judge_refusal(&outcome, &client_id);
     }
     ctx.note(format!(
         "the proxy redirected ({}) to {}",
@@ -62,4 +70,55 @@ pub(super) async fn unregistered_client(ctx: &CheckCtx) -> CheckResult {
     anyhow::bail!(
         "with ENABLE_DCR=true the proxy accepted client id {client_id}, which nobody registered, and redirected to the IdP; {delivered}"
     )
+}
+
+/// Anything but a pass to the IdP must be the refusal RFC 6749 §4.1.2.1 asks for an
+/// unknown client: no redirect, HTTP 400 or 401 with `unauthorized_client`,
+/// `invalid_client` or `invalid_request` (a 404, a 429 or a 5xx is none; a transport
+/// error fails the check before this).
+fn judge_refusal(outcome: &Outcome, client_id: &str) -> CheckResult {
+    match outcome.judge(&UNKNOWN_CLIENT_REFUSAL) {
+        Ok(refusal) => pass(format!(
+            "client id {client_id} (never registered) refused without a redirect: {refusal}"
+        )),
+        Err(instead) => anyhow::bail!(
+            "with ENABLE_DCR=true the proxy neither passed client id {client_id} (never \
+             registered) on nor refused it as {} asks ({}, no redirect): {instead}",
+            UNKNOWN_CLIENT_REFUSAL.clause,
+            UNKNOWN_CLIENT_REFUSAL.describe()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Verdict;
+
+    fn refused(status: u16, error: Option<&str>) -> Outcome {
+        Outcome::Refused {
+            status,
+            error: error.map(str::to_owned),
+            description: None,
+        }
+    }
+
+    #[test]
+    fn only_a_client_error_naming_the_client_is_a_refusal() {
+        let passed = judge_refusal(&refused(401, Some("unauthorized_client")), "x").unwrap();
+        assert!(matches!(passed, Verdict::Pass(m) if m.contains("HTTP 401 unauthorized_client")));
+        for not_refused in [
+            refused(404, None),
+            refused(429, Some("too_many_requests")),
+            refused(400, None),
+            Outcome::Other("HTTP 500 server_error".into()),
+            Outcome::ErrorToClient {
+                status: 302,
+                error: "unauthorized_client".into(),
+            },
+        ] {
+            let err = judge_refusal(&not_refused, "x").unwrap_err().to_string();
+            assert!(err.contains("neither passed"), "{err}");
+        }
+    }
 }

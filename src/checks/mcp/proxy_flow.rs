@@ -8,7 +8,7 @@ use anyhow::{Context, ensure};
 
 use super::super::flows;
 use super::super::{CheckCtx, CheckResult, pass};
-use crate::browser::login::FlowEnd;
+use crate::browser::login::{Arrival, FlowEnd, Page};
 use crate::http::Response;
 use crate::oauth::pkce::{AuthorizationRequest, Pkce, random_value};
 use crate::secret::Secret;
@@ -142,7 +142,9 @@ pub(super) async fn reused_code(ctx: &CheckCtx) -> CheckResult {
 
 /// RFC 9700 §2.1.1 and §4.5: the proxy's own code flow toward Keycloak must resist code
 /// injection (PKCE, or a nonce it verifies). The harness injects a code minted for the
-/// proxy's state but with another nonce; a proxy that verifies the nonce refuses it.
+/// proxy's state but with another nonce; a proxy that verifies the nonce refuses it, and
+/// says so. The browser is followed until the proxy's callback answers it or the client's
+/// redirect URI gets a response, whichever comes first.
 pub(super) async fn code_injection(ctx: &CheckCtx) -> CheckResult {
     let base = base(ctx)?;
     let client = ctx.harness_client()?;
@@ -189,31 +191,197 @@ pub(super) async fn code_injection(ctx: &CheckCtx) -> CheckResult {
         .clear()
         .extend_pairs(injected.iter());
     ctx.step("the same request to the IdP with another nonce: the code it yields reaches the proxy's callback");
-    let end = browse(
-        ctx,
-        flows::USER,
-        injected_url.as_str(),
-        &state,
-        Duration::from_secs(10),
-    )
-    .await?;
-    match end {
-        FlowEnd::Callback(c) if c.code.is_some() => anyhow::bail!(
+    let callback = format!("{base}/oauth/callback");
+    let flow = ctx.user_flow(flows::USER, Duration::from_secs(45))?;
+    let arrival = flow
+        .run_to_listener_or_page(injected_url.as_str(), &state, &callback)
+        .await?;
+    note_arrival(ctx, &arrival);
+    let refusal = judge_injection(&arrival, &callback)?;
+    pass(format!("{refusal}; no proxy code reached the client"))
+}
+
+/// Records where the injected flow arrived (the page text is the proxy's own answer).
+fn note_arrival(ctx: &CheckCtx, arrival: &Arrival) {
+    match arrival {
+        Arrival::Listener(c) => ctx.note(format!(
+            "the client's redirect URI got: code {}, error {:?} ({:?})",
+            if c.code.is_some() {
+                "present"
+            } else {
+                "absent"
+            },
+            c.error,
+            c.error_description
+        )),
+        Arrival::Page(p) => ctx.note(format!(
+            "the proxy's callback answered the browser: HTTP {} at {}: {}",
+            p.status
+                .map_or("(status unknown)".to_owned(), |s| s.to_string()),
+            p.url,
+            crate::secret::redact(&p.text)
+        )),
+        Arrival::Stopped(end) => ctx.note(format!("the browser stopped: {end:?}")),
+    }
+}
+
+/// The injected code must be refused because of the ID token it brings: an OAuth error,
+/// answered by the proxy's callback with a 4xx (or sent to the client's redirect URI), that
+/// names the ID token or its nonce (OIDC Core §3.1.3.7: the client verifies the nonce).
+/// A refusal for another reason (an unknown state, a 5xx) proves nothing about injection.
+fn judge_injection(arrival: &Arrival, callback: &str) -> anyhow::Result<String> {
+    match arrival {
+        Arrival::Listener(c) if c.code.is_some() => anyhow::bail!(
             "the proxy accepted a code whose ID token carries another nonce and issued a proxy code to the client"
         ),
-        FlowEnd::Callback(c) => pass(format!(
-            "refused: the client got error {:?} ({:?})",
-            c.error, c.error_description
-        )),
-        FlowEnd::Stopped { url, reason, .. } => {
-            // The browser must have got as far as the proxy's callback, which refused.
+        Arrival::Listener(c) => {
+            let error = c.error.as_deref().unwrap_or_default();
+            let description = c.error_description.as_deref();
             ensure!(
-                url.starts_with(&format!("{base}/oauth/callback")),
-                "the injected flow stopped before the proxy's callback, at {url} ({reason}); nothing was proven"
+                names_the_id_token(error, description),
+                "the client got error {error:?} ({description:?}), which does not say the ID token or its nonce failed"
             );
-            pass(format!(
-                "refused at the proxy's callback ({url}); no proxy code reached the client"
+            Ok(format!(
+                "refused: the client got error {error:?} ({description:?})"
             ))
         }
+        Arrival::Page(page) => judge_callback_page(page),
+        Arrival::Stopped(end) => anyhow::bail!(
+            "the injected flow reached neither the proxy's callback ({callback}) nor the client: {end:?}; nothing was proven"
+        ),
+    }
+}
+
+/// The proxy's callback answered the browser itself: a 4xx with an OAuth error body
+/// naming the ID token or its nonce.
+fn judge_callback_page(page: &Page) -> anyhow::Result<String> {
+    let status = page
+        .status
+        .with_context(|| format!("the browser did not tell the HTTP status of {}", page.url))?;
+    let (error, description) = oauth_error_in(&page.text).with_context(|| {
+        format!(
+            "the proxy's callback answered HTTP {status} without an OAuth error: {}",
+            crate::http::truncate(&crate::secret::redact(&page.text), 200)
+        )
+    })?;
+    ensure!(
+        (400..500).contains(&status),
+        "the proxy's callback answered HTTP {status} ({error}: {description:?}); a refusal is a 4xx"
+    );
+    ensure!(
+        names_the_id_token(&error, description.as_deref()),
+        "the proxy's callback answered HTTP {status} {error} ({description:?}), which does not say the ID token or its nonce failed"
+    );
+    Ok(format!(
+        "refused at the proxy's callback: HTTP {status} {error} ({})",
+        description.unwrap_or_default()
+    ))
+}
+
+/// `error` and `error_description` of the JSON object a page shows (a browser renders a
+/// JSON answer as text, possibly with its own controls around it).
+fn oauth_error_in(text: &str) -> Option<(String, Option<String>)> {
+    let (start, end) = (text.find('{')?, text.rfind('}')?);
+    let v: serde_json::Value = serde_json::from_str(text.get(start..=end)?).ok()?;
+    let error = v["error"].as_str()?.to_owned();
+    Some((error, v["error_description"].as_str().map(str::to_owned)))
+}
+
+/// Whether a refusal is about the ID token: RFC 6750's `invalid_token`, or a description
+/// naming the ID token or the nonce.
+fn names_the_id_token(error: &str, description: Option<&str>) -> bool {
+    let d = description.unwrap_or_default().to_lowercase();
+    error == "invalid_token"
+        || ["id token", "id_token", "nonce"]
+            .iter()
+            .any(|w| d.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::browser::redirect::Callback;
+
+    fn page(status: Option<u16>, text: &str) -> Arrival {
+        Arrival::Page(Page {
+            url: "http://mcp/oauth/callback?state=s".into(),
+            text: text.into(),
+            status,
+        })
+    }
+
+    fn judged(arrival: Arrival) -> Result<String, String> {
+        judge_injection(&arrival, "http://mcp/oauth/callback").map_err(|e| e.to_string())
+    }
+
+    const REFUSED: &str =
+        r#"{"error":"invalid_token","error_description":"ID token failed verification"}"#;
+
+    #[test]
+    fn the_reference_refusal_passes() {
+        assert!(judged(page(Some(400), REFUSED)).is_ok());
+        assert!(judged(page(Some(400), &format!("Pretty-print\n{REFUSED}"))).is_ok());
+    }
+
+    #[test]
+    fn a_stop_at_the_callback_is_no_refusal_by_itself() {
+        assert!(
+            judged(page(Some(500), REFUSED))
+                .unwrap_err()
+                .contains("a 4xx")
+        );
+        assert!(judged(page(None, REFUSED)).unwrap_err().contains("status"));
+        assert!(
+            judged(page(Some(404), "Not Found"))
+                .unwrap_err()
+                .contains("without an OAuth error")
+        );
+        assert!(
+            judged(page(Some(400), "} not JSON {"))
+                .unwrap_err()
+                .contains("without an OAuth error")
+        );
+        let other_reason =
+            r#"{"error":"invalid_request","error_description":"Unknown or expired server state"}"#;
+        assert!(
+            judged(page(Some(400), other_reason))
+                .unwrap_err()
+                .contains("does not say")
+        );
+    }
+
+    #[test]
+    fn a_proxy_code_for_the_client_fails_and_an_error_for_it_must_name_the_id_token() {
+        let callback = |code: Option<&str>, error: Option<&str>, description: Option<&str>| {
+            Arrival::Listener(Callback {
+                path: "/callback".into(),
+                code: code.map(|c| Secret::new(crate::secret::SecretKind::AuthorizationCode, c)),
+                state: Some("s".into()),
+                iss: None,
+                error: error.map(str::to_owned),
+                error_description: description.map(str::to_owned),
+            })
+        };
+        assert!(
+            judged(callback(Some("proxy-code-123"), None, None))
+                .unwrap_err()
+                .contains("accepted")
+        );
+        assert!(
+            judged(callback(
+                None,
+                Some("server_error"),
+                Some("Failed to exchange authorization code")
+            ))
+            .is_err()
+        );
+        assert!(
+            judged(callback(
+                None,
+                Some("access_denied"),
+                Some("nonce mismatch")
+            ))
+            .is_ok()
+        );
     }
 }

@@ -1,47 +1,54 @@
 //! Tokens the MCP server must refuse (RFC 6750 §3.1, RFC 9068 §4, MCP authorization):
-//! expired, for another audience, from a foreign issuer with a valid signature; and a
-//! token whose `scope` claim is empty.
+//! expired, for another audience, from a foreign issuer with a valid signature, each next
+//! to a sibling token it must accept; and a token whose `scope` claim is empty.
 
 use std::collections::BTreeSet;
 
 use anyhow::{Context, ensure};
 use serde_json::json;
 
-use super::super::{CheckCtx, CheckResult, pass};
+use super::super::{CheckCtx, CheckResult, admin_clients, pass};
+use super::bearer::{expect_accepted, expect_invalid_token};
 use super::users::{USER, derived, mcp_url, token_for, tools_under};
-use super::{bearer_challenge, initialize, resolves_to_metadata};
 use crate::oauth::jwt;
 use crate::oauth::token::{self, ACCESS_TOKEN_TYPE, Exchange};
 use crate::secret::Secret;
 
-/// Initializes with `token` and expects the 401 challenge naming resolvable metadata.
-async fn expect_challenge(ctx: &CheckCtx, url: &str, token: &Secret, what: &str) -> CheckResult {
-    ctx.step(format!("initialize with {what}"));
-    let resp = initialize(ctx, url, Some(token)).await?;
-    let (_, metadata, error) = bearer_challenge(&resp)?;
-    resolves_to_metadata(ctx, &metadata, url).await?;
+/// How long the tokens of MCP-14's client live: long enough for the control to be
+/// accepted while the token is fresh, short enough to wait out.
+const SHORT_LIFESPAN_S: u32 = 5;
+
+/// The refusal every check here asks for, and the control it is judged against.
+const REFUSAL: &str =
+    "401 with error=\"invalid_token\" and a resource_metadata that resolves (RFC 6750 §3.1)";
+
+/// RFC 6750 §3.1, RFC 7519 §4.1.4: the same token, accepted while fresh, is refused once
+/// it has expired.
+pub(super) async fn expired(ctx: &CheckCtx) -> CheckResult {
+    let url = mcp_url(ctx)?;
+    let (client_id, secret) =
+        admin_clients::short_lived_client(ctx, "mcp-short-lived", SHORT_LIFESPAN_S).await?;
+    let t = admin_clients::service_token(ctx, &client_id, &secret).await?;
+    expect_accepted(ctx, &url, &t, "the token while it is fresh").await?;
+    ctx.step("wait until the token has expired");
+    admin_clients::wait_until_expired(ctx, &t).await?;
+    expect_invalid_token(ctx, &url, &t, "the same token once expired").await?;
     pass(format!(
-        "{what}: 401, error {error:?}, resource_metadata resolves"
+        "expired: {REFUSAL}; the same token was accepted while fresh (initialize 200)"
     ))
 }
 
-pub(super) async fn expired(ctx: &CheckCtx) -> CheckResult {
-    let url = mcp_url(ctx)?;
-    let t = super::super::admin_clients::expired_token(ctx, "mcp-short-lived").await?;
-    expect_challenge(ctx, &url, &t, "an expired token").await
-}
-
-pub(super) async fn wrong_audience(ctx: &CheckCtx) -> CheckResult {
-    let url = mcp_url(ctx)?;
-    let openid: BTreeSet<String> = ["openid".to_owned()].into();
-    let subject = token_for(ctx, USER, &openid).await?;
-    ctx.step("exchange alice's token for audience nextcloud only");
+/// Alice's token exchanged by the MCP server's client for `audience`.
+async fn exchanged_for(ctx: &CheckCtx, subject: &Secret, audience: &str) -> anyhow::Result<Secret> {
+    ctx.step(format!(
+        "exchange alice's token for audience {audience} only"
+    ));
     let meta = ctx.discovery().await?;
     let mcp_client = crate::keycloak::realm::MCP_SERVER_CLIENT;
     let x = Exchange {
         subject_token: Some(subject.expose()),
         subject_token_type: Some(ACCESS_TOKEN_TYPE),
-        audience: Some("nextcloud"),
+        audience: Some(audience),
         ..Default::default()
     };
     let t = token::exchange(
@@ -55,19 +62,38 @@ pub(super) async fn wrong_audience(ctx: &CheckCtx) -> CheckResult {
     .issued("exchange")?;
     let (_, claims) = jwt::peek(t.access_token.expose())?;
     ensure!(
-        jwt::audiences(&claims) == ["nextcloud"],
-        "the exchanged token's aud is {:?}",
+        jwt::audiences(&claims) == [audience],
+        "the exchanged token's aud is {:?}, expected [{audience:?}]",
         jwt::audiences(&claims)
     );
-    expect_challenge(
-        ctx,
-        &url,
-        &t.access_token,
-        "a token for audience nextcloud only",
-    )
-    .await
+    Ok(t.access_token)
 }
 
+/// RFC 9068 §4, RFC 8707 §2: a token for another audience is refused; the same exchange
+/// for the MCP server's own audience (same user, client and issuer) is the control.
+pub(super) async fn wrong_audience(ctx: &CheckCtx) -> CheckResult {
+    let url = mcp_url(ctx)?;
+    let openid: BTreeSet<String> = ["openid".to_owned()].into();
+    let subject = token_for(ctx, USER, &openid).await?;
+    let own = crate::keycloak::realm::MCP_SERVER_CLIENT;
+    let sibling = exchanged_for(ctx, &subject, own).await?;
+    expect_accepted(
+        ctx,
+        &url,
+        &sibling,
+        &format!("the exchange for audience {own}"),
+    )
+    .await?;
+    let other = exchanged_for(ctx, &subject, "nextcloud").await?;
+    expect_invalid_token(ctx, &url, &other, "a token for audience nextcloud only").await?;
+    pass(format!(
+        "audience nextcloud only: {REFUSAL}; the same exchange for audience {own} is accepted \
+         (initialize 200)"
+    ))
+}
+
+/// RFC 9068 §4, RFC 7519 §4.1.1: a token whose `iss` is not the issuer is refused even
+/// with a valid signature; the same client's token from the issuer is the control.
 pub(super) async fn foreign_issuer(ctx: &CheckCtx) -> CheckResult {
     let url = mcp_url(ctx)?;
     // Keycloak takes the issuer from the request's host: the same realm and key reached
@@ -101,13 +127,21 @@ pub(super) async fn foreign_issuer(ctx: &CheckCtx) -> CheckResult {
     let keys = ctx.jwks(&meta).await?;
     jwt::verify(&t.access_token, &keys, &jwt::Expect::default())
         .context("the foreign-issuer token must carry a valid signature")?;
-    expect_challenge(
+    let (sibling, _) = ctx
+        .verified_client_credentials(mcp_client, &ctx.client_secret(mcp_client)?)
+        .await?;
+    let own = format!("the same client's token from {}", realm.issuer());
+    expect_accepted(ctx, &url, &sibling.access_token, &own).await?;
+    expect_invalid_token(
         ctx,
         &url,
         &t.access_token,
         "a token from a foreign issuer with a valid signature",
     )
-    .await
+    .await?;
+    pass(format!(
+        "iss {foreign}: {REFUSAL}; {own} is accepted (initialize 200)"
+    ))
 }
 
 /// Least privilege: a token with an empty `scope` claim unlocks no scoped tool.
@@ -118,13 +152,13 @@ pub(super) async fn empty_scope(ctx: &CheckCtx) -> CheckResult {
         "name": "audience nextcloud-mcp-server", "protocol": "openid-connect", "protocolMapper": "oidc-audience-mapper",
         "config": {"included.client.audience": "nextcloud-mcp-server", "access.token.claim": "true", "id.token.claim": "false"}
     });
-    let (client_id, secret) = super::super::admin_clients::service_client(
+    let (client_id, secret) = admin_clients::service_client(
         ctx,
         "mcp-no-scopes",
         json!({"defaultClientScopes": ["basic"], "optionalClientScopes": [], "fullScopeAllowed": false, "protocolMappers": [audience]}),
     )
     .await?;
-    let t = super::super::admin_clients::service_token(ctx, &client_id, &secret).await?;
+    let t = admin_clients::service_token(ctx, &client_id, &secret).await?;
     let (_, claims) = jwt::peek(t.expose())?;
     ctx.note(format!("claims: {}", jwt::claims_for_evidence(&claims)));
     ensure!(

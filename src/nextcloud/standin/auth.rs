@@ -36,6 +36,8 @@ pub(crate) struct Caller {
     pub(crate) ocs_api_request: bool,
     /// An `Authorization: Bearer …` header was sent, valid or not.
     pub(crate) bearer_header: bool,
+    /// Why the bearer token logged no one in, if it did not (redacted).
+    pub(crate) refusal: Option<String>,
 }
 
 impl Caller {
@@ -67,6 +69,7 @@ pub(crate) async fn authenticate(state: &StandInState, headers: &HeaderMap) -> A
         login: None,
         ocs_api_request,
         bearer_header: false,
+        refusal: None,
     };
     let Some((scheme, credential)) = headers
         .get("Authorization")
@@ -93,7 +96,7 @@ async fn bearer_login(state: &StandInState, token: &str, caller: &mut Caller) {
     };
     // Only a JWT-shaped token can pass user_oidc (it fails to decode anything else), so
     // other tokens skip it without fetching the provider's keys.
-    if token.split('.').count() == 3 {
+    let oidc_refusal = if token.split('.').count() == 3 {
         match state.bearer.validate(token).await {
             Ok(oidc) => {
                 lock(&state.accounts).provision(&oidc.uid, &oidc.display_name);
@@ -103,9 +106,14 @@ async fn bearer_login(state: &StandInState, token: &str, caller: &mut Caller) {
                 });
                 return;
             }
-            Err(refusal) => tracing::debug!("stand-in: bearer token refused: {refusal}"),
+            Err(refusal) => {
+                tracing::debug!("stand-in: bearer token refused: {refusal}");
+                format!("user_oidc: {refusal}")
+            }
         }
-    }
+    } else {
+        "not a JWT".to_owned()
+    };
     if let Some((key, owner)) = lock(&state.accounts).app_password(token) {
         caller.auth = AuthKind::BearerAppPassword {
             user: owner.uid.clone(),
@@ -114,7 +122,11 @@ async fn bearer_login(state: &StandInState, token: &str, caller: &mut Caller) {
             uid: owner.uid,
             via: Via::BearerAppPassword(key),
         });
+        return;
     }
+    caller.refusal = Some(crate::secret::redact(&format!(
+        "{oidc_refusal}; not an app password either"
+    )));
 }
 
 /// Basic `loginName:appPassword`. Credentials that do not decode, or with an empty user or

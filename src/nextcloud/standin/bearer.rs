@@ -3,7 +3,8 @@
 //! on, bearer provisioning on, unique uid on, uid mapping `sub`.
 //!
 //! A refused token is not an error for the caller: it just means "not logged in", and
-//! the [`Refusal`] is logged at debug level (it names no secret).
+//! the [`Refusal`] (it names no secret) is logged at debug level and kept in the request
+//! log, where the RS checks show it as evidence.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

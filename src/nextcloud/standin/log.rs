@@ -35,6 +35,10 @@ pub struct RecordedRequest {
     pub status: u16,
     /// Whether the request carried `OCS-APIRequest: true`.
     pub ocs_api_request: bool,
+    /// Why a bearer token logged no one in (user_oidc's validation, redacted), when one
+    /// was sent and refused. A real Nextcloud keeps this to itself: it answers 401/997.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
 }
 
 /// Append-only, shared.

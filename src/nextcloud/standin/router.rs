@@ -75,6 +75,7 @@ async fn front(
         auth,
         login,
         ocs_api_request,
+        refusal,
         ..
     } = caller;
     state.log.record(RecordedRequest {
@@ -84,6 +85,7 @@ async fn front(
         user: login.map(|l| l.uid),
         status: response.status().as_u16(),
         ocs_api_request,
+        refusal,
     });
     response
 }

@@ -41,6 +41,7 @@ async fn a_valid_token_logs_in_as_the_hashed_sub() {
     );
     assert_eq!((log[0].status, log[0].ocs_api_request), (200, true));
     assert_eq!(log[0].path, "/ocs/v2.php/cloud/user");
+    assert_eq!(log[0].refusal, None);
 }
 
 /// user_oidc lets a token without `aud` through; a harness check marks this as an
@@ -176,6 +177,10 @@ async fn a_refused_token_is_not_logged_in(#[case] forgery: Forgery, #[case] why:
     let last = fx.standin.requests().pop().expect("recorded");
     assert!(matches!(last.auth, AuthKind::Bearer { .. }), "{last:?}");
     assert_eq!((last.user, last.status), (None, 401));
+    // The log keeps the reason, and nothing of the token.
+    let logged = last.refusal.expect("the refusal is logged");
+    assert!(logged.contains(why), "{forgery:?}: {logged}");
+    assert!(!logged.contains(&forged), "{logged}");
 
     // Refused for the reason the forgery is about, not some other one.
     let refusal = refusal(&fx.idp, &forged).await;
