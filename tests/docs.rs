@@ -42,7 +42,10 @@ fn docs_mutation_md_is_up_to_date() {
     let path = root().join("fixtures/mutation/mutation.json");
     let text = std::fs::read_to_string(&path).expect("fixtures/mutation/mutation.json");
     let report: mcp_authz_harness::mutants::MutationReport = serde_json::from_str(&text).unwrap();
-    check_generated("mutation.md", &mcp_authz_harness::mutants::markdown(&report));
+    check_generated(
+        "mutation.md",
+        &mcp_authz_harness::mutants::markdown(&report),
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use super::interposer::Fault;
+use super::patches::*;
 use crate::nextcloud::Leniency;
 
 /// What is broken.
@@ -104,6 +105,20 @@ pub const MUTANTS: &[Mutant] = &[
         kills: &["DCR-04"],
     },
     Mutant {
+        id: "M-REALM-DCR-CLOSED",
+        title: "anonymous registration trusts no host the harness can register from",
+        defect: Defect::Realm(dcr_closed),
+        runs: "DCR-01,DCR-02",
+        kills: &["DCR-01"],
+    },
+    Mutant {
+        id: "M-REALM-ES256-ONLY",
+        title: "the realm signs with an ES256 key only (no RS256 key)",
+        defect: Defect::Realm(es256_only),
+        runs: "REALM-02,REALM-03",
+        kills: &["REALM-03"],
+    },
+    Mutant {
         id: "M-REALM-NO-BASIC",
         title: "the basic scope removed from the clients and the realm defaults (tokens lose sub)",
         defect: Defect::Realm(no_basic_scope),
@@ -197,7 +212,7 @@ pub const MUTANTS: &[Mutant] = &[
     },
     Mutant {
         id: "M-RS-NO-SUB",
-        title: "the resource server logs a token without sub in by preferred_username",
+        title: "the resource server logs a token without sub in (by preferred_username, else azp)",
         defect: Defect::ResourceServer(Leniency {
             sub_optional: true,
             ..STRICT
@@ -288,100 +303,6 @@ pub const MUTANTS: &[Mutant] = &[
         kills: &[],
     },
 ];
-
-fn clients(realm: &mut Value) -> impl Iterator<Item = &mut Value> {
-    realm["clients"].as_array_mut().into_iter().flatten()
-}
-
-fn no_rotation(realm: &mut Value) {
-    realm["revokeRefreshToken"] = Value::Bool(false);
-}
-
-fn exchange_off(realm: &mut Value) {
-    for c in clients(realm) {
-        if let Some(attrs) = c["attributes"].as_object_mut() {
-            attrs.remove("standard.token.exchange.enabled");
-        }
-    }
-}
-
-fn no_trusted_hosts(realm: &mut Value) {
-    let key = "org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy";
-    if let Some(policies) = realm["components"][key].as_array_mut() {
-        policies.retain(|p| p["providerId"] != "trusted-hosts");
-    }
-}
-
-fn any_scope(realm: &mut Value) {
-    let key = "org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy";
-    if let Some(policies) = realm["components"][key].as_array_mut() {
-        policies.retain(|p| {
-            !(p["providerId"] == "allowed-client-templates" && p["subType"] == "anonymous")
-        });
-    }
-}
-
-fn without(list: &mut Value, name: &str) {
-    if let Some(items) = list.as_array_mut() {
-        items.retain(|s| s != name);
-    }
-}
-
-fn no_basic_scope(realm: &mut Value) {
-    without(&mut realm["defaultDefaultClientScopes"], "basic");
-    for c in clients(realm) {
-        without(&mut c["defaultClientScopes"], "basic");
-    }
-}
-
-fn no_service_account(realm: &mut Value) {
-    for c in clients(realm) {
-        if c["clientId"] == crate::keycloak::realm::MCP_SERVER_CLIENT {
-            c["serviceAccountsEnabled"] = Value::Bool(false);
-        }
-    }
-}
-
-fn no_offline_access(realm: &mut Value) {
-    without(&mut realm["defaultOptionalClientScopes"], "offline_access");
-    for c in clients(realm) {
-        without(&mut c["optionalClientScopes"], "offline_access");
-    }
-}
-
-/// The scope gone from the realm, its clients and the registration policy's allowed list.
-fn no_notes_write(realm: &mut Value) {
-    const SCOPE: &str = "notes.write";
-    if let Some(scopes) = realm["clientScopes"].as_array_mut() {
-        scopes.retain(|s| s["name"] != SCOPE);
-    }
-    without(&mut realm["defaultOptionalClientScopes"], SCOPE);
-    for c in clients(realm) {
-        without(&mut c["optionalClientScopes"], SCOPE);
-        without(&mut c["defaultClientScopes"], SCOPE);
-    }
-    let key = "org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy";
-    for p in realm["components"][key]
-        .as_array_mut()
-        .into_iter()
-        .flatten()
-    {
-        without(&mut p["config"]["allowed-client-scopes"], SCOPE);
-    }
-}
-
-fn no_pkce_policy(realm: &mut Value) {
-    realm["clientPolicies"] = serde_json::json!({"policies": []});
-}
-
-fn no_audiences(realm: &mut Value) {
-    let scopes = realm["clientScopes"].as_array_mut().into_iter().flatten();
-    for s in scopes {
-        if let Some(mappers) = s["protocolMappers"].as_array_mut() {
-            mappers.retain(|m| m["protocolMapper"] != "oidc-audience-mapper");
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

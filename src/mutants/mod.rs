@@ -11,6 +11,7 @@
 
 pub mod catalogue;
 pub mod interposer;
+mod patches;
 mod report;
 mod run;
 

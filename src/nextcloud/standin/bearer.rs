@@ -142,8 +142,10 @@ impl BearerValidator {
     /// Who valid claims log in.
     fn login(&self, claims: &Value) -> Result<OidcLogin, Refusal> {
         let mapped = |claim: &str| claims[claim].as_str().filter(|s| !s.is_empty());
+        let lenient = |claim: &str| mapped(claim).filter(|_| self.leniency.sub_optional);
         let sub = mapped("sub")
-            .or_else(|| mapped("preferred_username").filter(|_| self.leniency.sub_optional))
+            .or_else(|| lenient("preferred_username"))
+            .or_else(|| lenient("azp"))
             .ok_or_else(|| Refusal::Claim("sub is missing, empty or not a string".into()))?;
         let uid = user_id_for_sub(self.provider_db_id, sub);
         let display_name = ["name", "preferred_username"]

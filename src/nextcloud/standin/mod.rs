@@ -69,7 +69,8 @@ pub struct Leniency {
     pub ignore_iss: bool,
     /// Do not check `aud`.
     pub ignore_aud: bool,
-    /// Log a token without `sub` in by `preferred_username` instead of refusing it.
+    /// Log a token without `sub` in by `preferred_username`, else by its client (`azp`),
+    /// instead of refusing it.
     pub sub_optional: bool,
 }
 
