@@ -122,7 +122,9 @@ pub struct StartFailure {
 }
 
 /// Installs the release if needed (phase `provision.mcp-server-venv`), starts it and waits
-/// for `/health/live` (phase `boot.mcp-server`).
+/// for `/health/live` (phase `boot.mcp-server` for a stack's own server,
+/// `boot.mcp-instances` for the further instances checks start, so the report tells the
+/// deployment's cost from the harness's).
 pub async fn start(
     run: &RunContext,
     opts: &McpServerOptions,
@@ -155,7 +157,12 @@ pub async fn start(
         progress,
     )
     .await;
-    progress.phase_done("boot.mcp-server", booting.elapsed());
+    let phase = if wiring.instance.ends_with("mcp-server") {
+        "boot.mcp-server"
+    } else {
+        "boot.mcp-instances"
+    };
+    progress.phase_done(phase, booting.elapsed());
     if let Err(e) = ready {
         process.stop(Duration::from_secs(5)).await;
         return Err(StartFailure {
