@@ -224,9 +224,8 @@ impl McpInstances {
     /// Stops every instance (teardown).
     pub(super) async fn stop_all(&self) {
         let mut running = self.running.lock().await;
-        while let Some((_, mut p)) = running.pop() {
-            p.stop(GRACE).await;
-        }
+        futures::future::join_all(running.iter_mut().map(|(_, p)| p.stop(GRACE))).await;
+        running.clear();
     }
 
     /// The logs of every instance started, for teardown to keep or copy.

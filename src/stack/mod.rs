@@ -369,10 +369,15 @@ impl Stack {
         if let Some(i) = &self.subjects.instances {
             i.stop_all().await;
         }
+        // All at once: each gets its grace period, none waits for another's.
         let mut processes = self.owned.processes.lock().await;
-        while let Some(mut p) = processes.pop() {
-            p.stop(Duration::from_secs(10)).await;
-        }
+        futures::future::join_all(
+            processes
+                .iter_mut()
+                .map(|p| p.stop(Duration::from_secs(10))),
+        )
+        .await;
+        processes.clear();
         let stand_in = self
             .owned
             .stand_in

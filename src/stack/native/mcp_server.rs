@@ -278,6 +278,17 @@ pub fn install_log(run: &RunContext) -> PathBuf {
     run.path("mcp-server-install.log")
 }
 
+/// The venv of `opts.version` ready, with its profile's requirements: what a start needs
+/// first, done early (while Keycloak boots) when the stack knows it will start the server.
+pub async fn prepare_venv(
+    run: &RunContext,
+    opts: &McpServerOptions,
+    progress: &Progress,
+) -> anyhow::Result<PathBuf> {
+    let profile = profile_for(&opts.version)?;
+    ensure_venv(run, opts, profile, progress).await
+}
+
 /// The venv of `opts.version`, created once under a lock. Its marker holds the
 /// requirements pip installed, so a profile that adds one redoes the venv.
 pub async fn ensure_venv(

@@ -20,12 +20,28 @@ use crate::nextcloud::{StandIn, StandInConfig, UidMapping};
 use crate::progress::Progress;
 use mcp_server::{McpServerWiring, NativeMcpServer};
 
+/// Keycloak, and meanwhile what needs no realm: ChromeDriver and the MCP server's venv.
 pub async fn up(
     run: Arc<RunContext>,
     cfg: &StackConfig,
     progress: Arc<Progress>,
 ) -> anyhow::Result<Stack> {
-    let kc = keycloak::start(&run, &cfg.keycloak, &progress).await?;
+    let browser = cfg.needs(Need::Browser).then(|| browser(&run, &progress));
+    let venv = cfg.needs(Need::McpServer).then(|| {
+        let (run, progress, opts) = (run.clone(), progress.clone(), cfg.mcp_server.clone());
+        // An install that fails here fails again, with its log, when the server starts.
+        tokio::spawn(async move { mcp_server::prepare_venv(&run, &opts, &progress).await })
+    });
+    let (kc, browser) = tokio::join!(keycloak::start(&run, &cfg.keycloak, &progress), async {
+        match browser {
+            Some(b) => Some(b.await),
+            None => None,
+        }
+    });
+    if let Some(venv) = venv {
+        let _ = venv.await;
+    }
+    let kc = kc?;
     let components = vec![
         ("keycloak".to_owned(), kc.version.clone()),
         ("java".to_owned(), kc.java.version.clone()),
@@ -45,24 +61,42 @@ pub async fn up(
         kc.argv.clone(),
         vec![kc.process],
     );
-    if cfg.needs(Need::Browser) {
-        start_browser(&mut stack).await?;
+    if let Some(browser) = browser {
+        adopt_browser(&mut stack, browser?).await;
     }
     Ok(stack)
 }
 
-/// ChromeDriver and Chromium, or the reason they cannot run (then the checks that need
-/// them are skipped, or failed under `CI=true`).
-pub(super) async fn start_browser(stack: &mut Stack) -> anyhow::Result<()> {
+/// ChromeDriver started, or why it cannot run (`Ok(Err)`: then the checks that need it
+/// are skipped, or failed under `CI=true`).
+async fn browser(
+    run: &RunContext,
+    progress: &Progress,
+) -> anyhow::Result<Result<chromedriver::Chromedriver, String>> {
     if let Some(why) = chromedriver::missing() {
-        stack.mark_unavailable(Unavailable::missing(Need::Browser, why));
-        return Ok(());
+        return Ok(Err(why));
     }
     let started = std::time::Instant::now();
-    let driver = chromedriver::start(&stack.run, &stack.progress).await?;
-    stack
-        .progress
-        .phase_done("boot.chromedriver", started.elapsed());
+    let driver = chromedriver::start(run, progress).await?;
+    progress.phase_done("boot.chromedriver", started.elapsed());
+    Ok(Ok(driver))
+}
+
+/// ChromeDriver and Chromium for a stack, or the reason they cannot run.
+pub(super) async fn start_browser(stack: &mut Stack) -> anyhow::Result<()> {
+    let started = browser(&stack.run, &stack.progress).await?;
+    adopt_browser(stack, started).await;
+    Ok(())
+}
+
+async fn adopt_browser(stack: &mut Stack, started: Result<chromedriver::Chromedriver, String>) {
+    let driver = match started {
+        Ok(d) => d,
+        Err(why) => {
+            stack.mark_unavailable(Unavailable::missing(Need::Browser, why));
+            return;
+        }
+    };
     stack
         .components
         .push(("chromium".into(), driver.chromium_version.clone()));
@@ -74,7 +108,6 @@ pub(super) async fn start_browser(stack: &mut Stack) -> anyhow::Result<()> {
         chromium: Some(driver.chromium.clone()),
     });
     stack.adopt(driver.process).await;
-    Ok(())
 }
 
 /// Logs of installs the native backend ran for this run (the MCP server's venv).
