@@ -41,7 +41,22 @@ fn docs_checks_per_backend_md_is_up_to_date() {
 fn docs_mutation_md_is_up_to_date() {
     let path = root().join("fixtures/mutation/mutation.json");
     let text = std::fs::read_to_string(&path).expect("fixtures/mutation/mutation.json");
-    let report: mcp_authz_harness::mutants::MutationReport = serde_json::from_str(&text).unwrap();
+    let mut report: mcp_authz_harness::mutants::MutationReport =
+        serde_json::from_str(&text).unwrap();
+    // The committed statuses, covered with today's reasons (which must still fit them).
+    let reasons = mcp_authz_harness::mutants::unkillable_reasons(
+        &root().join("fixtures/mutation/unkillable.toml"),
+    )
+    .unwrap();
+    let all = mcp_authz_harness::checks::catalogue();
+    let ids: Vec<&str> = all.iter().map(|c| c.id).collect();
+    report.cover(&ids, &reasons);
+    assert!(
+        report.holds(),
+        "the committed mutation run does not hold: {:?} {:?}",
+        report.problems,
+        report.coverage_problems
+    );
     check_generated(
         "mutation.md",
         &mcp_authz_harness::mutants::markdown(&report),

@@ -77,7 +77,7 @@ pub async fn mutants(args: MutantsArgs) -> u8 {
     for m in report.mutants.iter().filter(|m| !m.killed) {
         println!("survived {}: {}", m.id, m.survived_because.join("; "));
     }
-    for p in &report.problems {
+    for p in report.problems.iter().chain(&report.coverage_problems) {
         println!("problem: {p}");
     }
     if report

@@ -119,8 +119,12 @@ pub struct MutationReport {
     pub mutants: Vec<MutantOutcome>,
     pub checks: Vec<Coverage>,
     pub seconds: f64,
+    /// Problems of the run itself (teardown, an interruption).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub problems: Vec<String>,
+    /// Checks neither killed nor given a reason, and reasons given for killed checks.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub coverage_problems: Vec<String>,
 }
 
 impl MutationReport {
@@ -131,12 +135,16 @@ impl MutationReport {
     /// Whether the self-test holds: every mutant killed, every check killed or listed
     /// with its reason (and no reason listed for a check that was killed), no problem.
     pub fn holds(&self) -> bool {
-        self.killed() == self.mutants.len() && self.problems.is_empty()
+        self.killed() == self.mutants.len()
+            && self.problems.is_empty()
+            && self.coverage_problems.is_empty()
     }
 
-    /// Fills `checks` from the outcomes and the unkillable list, and records a problem for
-    /// each check neither killed nor listed, and each listed check that was killed.
+    /// Fills `checks` from the outcomes and the unkillable list (anew: the docs render a
+    /// committed run with today's reasons), with a coverage problem for each check neither
+    /// killed nor listed, and each listed check that was killed.
     pub fn cover(&mut self, all: &[&str], unkillable: &BTreeMap<String, String>) {
+        self.coverage_problems.clear();
         self.checks = all
             .iter()
             .map(|id| {
@@ -154,11 +162,11 @@ impl MutationReport {
             .collect();
         for c in &self.checks {
             match (c.killed_by.is_empty(), &c.unkillable) {
-                (true, None) => self.problems.push(format!(
+                (true, None) => self.coverage_problems.push(format!(
                     "{} is killed by no mutant and fixtures/mutation/unkillable.toml gives no reason",
                     c.id
                 )),
-                (false, Some(_)) => self.problems.push(format!(
+                (false, Some(_)) => self.coverage_problems.push(format!(
                     "{} is killed by {}: remove it from fixtures/mutation/unkillable.toml",
                     c.id,
                     c.killed_by.join(", ")
@@ -167,7 +175,7 @@ impl MutationReport {
             }
         }
         for id in unkillable.keys().filter(|id| !all.contains(&id.as_str())) {
-            self.problems.push(format!(
+            self.coverage_problems.push(format!(
                 "fixtures/mutation/unkillable.toml names {id}, which the catalogue does not have"
             ));
         }
@@ -270,7 +278,7 @@ pub fn markdown(r: &MutationReport) -> String {
             cell(c.unkillable.as_deref().unwrap_or(""))
         );
     }
-    for p in &r.problems {
+    for p in r.problems.iter().chain(&r.coverage_problems) {
         let _ = writeln!(md, "\n**problem**: {}", cell(p));
     }
     md
@@ -334,12 +342,15 @@ mod tests {
             checks: Vec::new(),
             seconds: 1.0,
             problems: Vec::new(),
+            coverage_problems: Vec::new(),
         };
         let reasons: BTreeMap<String, String> = [("RS-05".to_owned(), "r".to_owned())].into();
         r.cover(&["RS-01", "RS-05"], &reasons);
-        assert_eq!(r.problems.len(), 2, "{:?}", r.problems);
-        assert!(r.problems[0].contains("RS-01 is killed by no mutant"));
-        assert!(r.problems[1].contains("RS-05 is killed by M-RS-ALG-NONE"));
+        let found = &r.coverage_problems;
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("RS-01 is killed by no mutant"));
+        assert!(found[1].contains("RS-05 is killed by M-RS-ALG-NONE"));
+        assert!(!r.holds());
     }
 
     #[test]

@@ -122,6 +122,7 @@ pub async fn run(opts: &MutantsOptions) -> anyhow::Result<MutationReport> {
         checks: Vec::new(),
         seconds: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         problems: base_problems(&base_end),
+        coverage_problems: Vec::new(),
     };
     let ids: Vec<&str> = all.iter().map(|c| c.id).collect();
     if opts.only.is_empty() {
