@@ -217,6 +217,7 @@ impl StackArgs {
             stack,
             realm: self.realm_file()?,
             keep: self.keep,
+            run_id: None,
             redirect_uri: self.redirect_uri()?,
             update_pins: false,
         })

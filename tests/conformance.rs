@@ -18,9 +18,10 @@ use mcp_authz_harness::config::StackArgs;
 use mcp_authz_harness::expectations::Expectations;
 use mcp_authz_harness::progress::Progress;
 use mcp_authz_harness::report::Status;
+use mcp_authz_harness::report::dir_lock::ReportDirLock;
 use mcp_authz_harness::runner::orchestrate::{self, Plan, Results};
 use mcp_authz_harness::runner::{self, INTERRUPTED, Interrupt};
-use mcp_authz_harness::session::Session;
+use mcp_authz_harness::session::{Session, SessionOptions};
 use mcp_authz_harness::stack::Backend;
 
 fn main() -> ExitCode {
@@ -60,9 +61,18 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/conformance")
         });
+    let run_id = mcp_authz_harness::stack::run::new_id();
     let opts = match settings.session_options(needs_of(&selected)) {
-        Ok(o) => o,
+        Ok(o) => SessionOptions {
+            run_id: Some(run_id.clone()),
+            ..o
+        },
         Err(e) => return fail_early(&format!("{e:#}")),
+    };
+    // A second catalogue run on the same report dir stops here, before anything starts.
+    let _report_dir_lock = match ReportDirLock::acquire(&report_dir, &run_id) {
+        Ok(lock) => lock,
+        Err(e) => return fail_early(&e.to_string()),
     };
     let conclusion: Arc<Mutex<Option<Conclusion>>> = Arc::default();
     let finished = runtime.block_on(async {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::RunArgs;
 use crate::checks::{Check, Selection, catalogue, needs_of, pinning_selection};
 use crate::progress::Progress;
+use crate::report::dir_lock::ReportDirLock;
 use crate::runner::Interrupt;
 use crate::runner::orchestrate::{self, Plan};
 use crate::session::SessionOptions;
@@ -44,10 +45,23 @@ async fn execute(args: RunArgs, update_pins: bool) -> u8 {
             return 2;
         }
     };
+    let run_id = crate::stack::run::new_id();
     let opts = match args.stack.session_options(needs_of(&selected)) {
-        Ok(o) => SessionOptions { update_pins, ..o },
+        Ok(o) => SessionOptions {
+            update_pins,
+            run_id: Some(run_id.clone()),
+            ..o
+        },
         Err(e) => {
             eprintln!("error: {e:#}");
+            return 2;
+        }
+    };
+    // Before anything starts: a second run on the same report dir stops here.
+    let _report_dir = match ReportDirLock::acquire(&args.report_dir, &run_id) {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("error: {e}");
             return 2;
         }
     };

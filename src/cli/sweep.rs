@@ -1,5 +1,7 @@
 //! `sweep`: remove clients that runs registered and never deleted (a run killed with
-//! SIGKILL cannot delete its clients; its watchdog can only stop processes).
+//! SIGKILL cannot delete its clients; its watchdog can only stop processes). Clients of a
+//! run still under way on this machine are left alone whatever their age. Sweep touches
+//! nothing but clients: no realm, no directory.
 
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use crate::http::{DEFAULT_TIMEOUT, Http};
 use crate::keycloak::admin::AdminClient;
 use crate::secret::{Secret, SecretKind};
 use crate::session::parse_client_name;
+use crate::stack::run::running_here;
 
 pub async fn sweep(args: SweepArgs) -> u8 {
     match run(&args).await {
@@ -37,7 +40,7 @@ async fn run(args: &SweepArgs) -> anyhow::Result<()> {
     );
     let now = OffsetDateTime::now_utc();
     let clients = admin.clients(&args.realm).await?;
-    let (mut found, mut deleted, mut young) = (0, 0, 0);
+    let (mut found, mut deleted, mut young, mut live) = (0, 0, 0, 0);
     for c in clients {
         let Some((run_id, created)) = c.name.as_deref().and_then(parse_client_name) else {
             continue;
@@ -45,6 +48,16 @@ async fn run(args: &SweepArgs) -> anyhow::Result<()> {
         let age = now - created;
         if age < older_than {
             young += 1;
+            continue;
+        }
+        // Even `--older-than 0s` must not pull clients from under a run still checking;
+        // a run on another machine is invisible here, and only the age protects it.
+        if let Some(holder) = running_here(&run_id) {
+            live += 1;
+            println!(
+                "{}  run {run_id}  left alone: that run is still running here ({holder})",
+                c.client_id
+            );
             continue;
         }
         found += 1;
@@ -65,7 +78,7 @@ async fn run(args: &SweepArgs) -> anyhow::Result<()> {
         }
     }
     println!(
-        "sweep: {found} harness client(s) older than {} in realm {}; {deleted} deleted; {young} younger left alone{}",
+        "sweep: {found} harness client(s) older than {} in realm {}; {deleted} deleted; {young} younger left alone; {live} of running runs left alone{}",
         args.older_than,
         args.realm,
         if args.yes || found == 0 {

@@ -2,6 +2,7 @@
 //! table. Every renderer reads the same structure; evidence in it is already redacted.
 
 mod backends;
+pub mod dir_lock;
 mod junit;
 mod markdown;
 

@@ -38,6 +38,9 @@ pub struct SessionOptions {
     pub realm: RealmFile,
     /// Keep the run dir and component logs (never processes).
     pub keep: bool,
+    /// The run's id when the caller chose it first (`run` names it in the report dir's
+    /// lock before anything starts); a fresh one otherwise.
+    pub run_id: Option<String>,
     /// The redirect URI the harness's client uses at the MCP server's proxy: the session
     /// listens on its port (`--mcp-redirect-uri`, for an MCP server that allows one exact
     /// URI); a free port when `None`.
@@ -108,7 +111,11 @@ impl Session {
         progress: Arc<Progress>,
         report_dir: &Path,
     ) -> Result<Arc<Session>, StackError> {
-        let run = Arc::new(RunContext::create(opts.keep).map_err(StackError::new)?);
+        let id = opts
+            .run_id
+            .clone()
+            .unwrap_or_else(crate::stack::run::new_id);
+        let run = Arc::new(RunContext::create_as(id, opts.keep).map_err(StackError::new)?);
         progress.println(&format!("run {} in {}", run.id, run.dir.display()));
         let stack = match Stack::up(run.clone(), &opts.stack, progress).await {
             Ok(s) => s,

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use mcp_authz_harness::stack::process::processes_with_marker;
 
+pub mod procfs;
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Tests that boot Keycloak take turns.
@@ -34,13 +36,19 @@ impl Harness {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .envs(env.iter().copied())
-            .env("CI", "true")
-            .env("MCP_AUTHZ_HARNESS_REPORT_DIR", &report)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env("MCP_AUTHZ_HARNESS_REPORT_DIR", &report);
         if args.first() == Some(&"run") {
             cmd.arg("--report-dir").arg(&report);
         }
+        Self::spawn_command(cmd, report)
+    }
+
+    /// Starts `cmd` (the binary with its arguments, cwd and environment set) as a harness
+    /// whose reports are in `report_dir` (removed when it is dropped).
+    pub fn spawn_command(mut cmd: Command, report: PathBuf) -> Self {
+        cmd.env("CI", "true")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("the harness binary starts");
         let (tx, rx) = channel();
         for stream in [
@@ -128,6 +136,17 @@ impl Harness {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// The harness's own process id.
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// `Some(status)` once the process has exited (output read so far is kept).
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.drain();
+        self.child.try_wait().unwrap()
     }
 
     pub fn signal(&self, sig: nix::sys::signal::Signal) {
