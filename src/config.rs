@@ -21,6 +21,37 @@ pub const DEFAULT_KEYCLOAK_VERSION: &str = "26.7.3";
 /// The `nextcloud-mcp-server` release used when none is given.
 pub const DEFAULT_MCP_SERVER_VERSION: &str = "0.202.1";
 
+/// A release version as Maven Central and PyPI spell them (`26.7.3`, `0.202.1`,
+/// `1.0rc1`): it becomes part of cache paths and of a Maven coordinate and a pip
+/// requirement, so nothing else (no `/`, `..`, spaces or shell characters) is accepted.
+pub fn version_arg(s: &str) -> Result<String, String> {
+    let ok = s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '_'))
+        && !s.contains("..");
+    match ok {
+        true => Ok(s.to_owned()),
+        false => Err(format!(
+            "{s:?} is not a release version; give one like {DEFAULT_KEYCLOAK_VERSION} \
+             (digits and dots, as Maven Central or PyPI list it)"
+        )),
+    }
+}
+
+/// An `http://` URL (this build speaks no TLS; the stack is on loopback).
+pub fn http_url_arg(s: &str) -> Result<String, String> {
+    match url::Url::parse(s) {
+        Ok(u) if u.scheme() == "http" && u.host().is_some() => Ok(s.to_owned()),
+        Ok(u) => Err(format!(
+            "{s:?}: only http:// URLs with a host are supported here, not {}:// (e.g. http://127.0.0.1:8080)",
+            u.scheme()
+        )),
+        Err(e) => Err(format!(
+            "{s:?} is not a URL ({e}); give one like http://127.0.0.1:8080"
+        )),
+    }
+}
+
 /// Where and what to run against.
 #[derive(Clone, Debug, clap::Args)]
 pub struct StackArgs {
@@ -34,7 +65,7 @@ pub struct StackArgs {
     pub backend: Backend,
 
     /// Keycloak version (native backend).
-    #[arg(long, env = "KEYCLOAK_VERSION", default_value = DEFAULT_KEYCLOAK_VERSION)]
+    #[arg(long, env = "KEYCLOAK_VERSION", default_value = DEFAULT_KEYCLOAK_VERSION, value_parser = version_arg)]
     pub keycloak_version: String,
 
     /// A Keycloak distribution to use instead of the cache: a zip or an unpacked directory.
@@ -42,7 +73,7 @@ pub struct StackArgs {
     pub keycloak_dist: Option<PathBuf>,
 
     /// Seconds to wait for Keycloak to become ready.
-    #[arg(long, env = "MCP_AUTHZ_HARNESS_BOOT_TIMEOUT", default_value_t = 180)]
+    #[arg(long, env = "MCP_AUTHZ_HARNESS_BOOT_TIMEOUT", default_value_t = 180, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub boot_timeout: u64,
 
     /// The realm file to import (default: the built-in baseline, keycloak/realm-export.json).
@@ -50,17 +81,17 @@ pub struct StackArgs {
     pub realm: Option<PathBuf>,
 
     /// `nextcloud-mcp-server` release from PyPI (native backend).
-    #[arg(long, env = "MCP_SERVER_VERSION", default_value = DEFAULT_MCP_SERVER_VERSION)]
+    #[arg(long, env = "MCP_SERVER_VERSION", default_value = DEFAULT_MCP_SERVER_VERSION, value_parser = version_arg)]
     pub mcp_server_version: String,
 
     /// External backend: the MCP server's base URL (e.g. http://127.0.0.1:8000).
-    #[arg(long, env = "MCP_URL")]
+    #[arg(long, env = "MCP_URL", value_parser = http_url_arg)]
     pub mcp_url: Option<String>,
 
     /// The redirect URI of the harness's MCP client (`mcp-authz-harness`) at the MCP
     /// server's authorization proxy [default: a free loopback port]. An external MCP
     /// server must allow it: `ALLOWED_MCP_CLIENTS=mcp-authz-harness|<URI>`.
-    #[arg(long, env = "MCP_REDIRECT_URI")]
+    #[arg(long, env = "MCP_REDIRECT_URI", value_parser = http_url_arg)]
     pub mcp_redirect_uri: Option<String>,
 
     /// External backend: a `stack.json` as `up` writes it (Keycloak URL and admin
@@ -70,7 +101,7 @@ pub struct StackArgs {
     pub stack_file: Option<PathBuf>,
 
     /// External backend: the resource server's base URL (a Nextcloud with user_oidc).
-    #[arg(long, env = "RESOURCE_SERVER_URL")]
+    #[arg(long, env = "RESOURCE_SERVER_URL", value_parser = http_url_arg)]
     pub resource_server_url: Option<String>,
 
     /// External backend: how the resource server's user_oidc names users:
@@ -80,11 +111,11 @@ pub struct StackArgs {
 
     /// External backend: a WebDriver server (e.g. http://127.0.0.1:4444) driving a
     /// Chromium that reaches Keycloak; without it a local ChromeDriver is started.
-    #[arg(long, env = "WEBDRIVER_URL")]
+    #[arg(long, env = "WEBDRIVER_URL", value_parser = http_url_arg)]
     pub webdriver_url: Option<String>,
 
     /// External backend: Keycloak's base URL.
-    #[arg(long, env = "KEYCLOAK_URL")]
+    #[arg(long, env = "KEYCLOAK_URL", value_parser = http_url_arg)]
     pub keycloak_url: Option<String>,
 
     /// External backend: the admin user (master realm).

@@ -62,13 +62,13 @@ pub enum ReproCommand {
 #[derive(clap::Args)]
 pub struct ImpersonationArgs {
     /// Keycloak version.
-    #[arg(long, env = "KEYCLOAK_VERSION", default_value = crate::config::DEFAULT_KEYCLOAK_VERSION)]
+    #[arg(long, env = "KEYCLOAK_VERSION", default_value = crate::config::DEFAULT_KEYCLOAK_VERSION, value_parser = crate::config::version_arg)]
     pub keycloak_version: String,
     /// A Keycloak distribution to use instead of the cache: a zip or an unpacked directory.
     #[arg(long, env = "KEYCLOAK_HOME")]
     pub keycloak_dist: Option<PathBuf>,
     /// Seconds to wait for each Keycloak boot.
-    #[arg(long, env = "MCP_AUTHZ_HARNESS_BOOT_TIMEOUT", default_value_t = 180)]
+    #[arg(long, env = "MCP_AUTHZ_HARNESS_BOOT_TIMEOUT", default_value_t = 180, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub boot_timeout: u64,
     /// Write the raw results as JSON to FILE, and their Markdown rendering next to it
     /// (`results.json` -> `results.md`).
@@ -83,7 +83,7 @@ pub struct ImpersonationArgs {
 #[derive(clap::Args)]
 pub struct SweepArgs {
     /// Keycloak's base URL.
-    #[arg(long, env = "KEYCLOAK_URL")]
+    #[arg(long, env = "KEYCLOAK_URL", value_parser = crate::config::http_url_arg)]
     pub keycloak_url: String,
     /// The realm to sweep.
     #[arg(long, default_value = "nextcloud-mcp")]
@@ -116,10 +116,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub list: bool,
     /// How many checks run at once.
-    #[arg(long, env = "MCP_AUTHZ_HARNESS_JOBS", default_value_t = 4)]
+    #[arg(long, env = "MCP_AUTHZ_HARNESS_JOBS", default_value_t = 4, allow_negative_numbers = true, value_parser = at_least_one)]
     pub jobs: usize,
     /// Seconds one check may take.
-    #[arg(long, env = "MCP_AUTHZ_HARNESS_CHECK_TIMEOUT", default_value_t = 300)]
+    #[arg(long, env = "MCP_AUTHZ_HARNESS_CHECK_TIMEOUT", default_value_t = 300, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub check_timeout: u64,
     #[command(flatten)]
     pub stack: StackArgs,
@@ -136,8 +136,17 @@ pub struct UpArgs {
 #[derive(clap::Args)]
 pub struct DoctorArgs {
     /// The Keycloak version whose JDK requirement to check.
-    #[arg(long, env = "KEYCLOAK_VERSION", default_value = crate::config::DEFAULT_KEYCLOAK_VERSION)]
+    #[arg(long, env = "KEYCLOAK_VERSION", default_value = crate::config::DEFAULT_KEYCLOAK_VERSION, value_parser = crate::config::version_arg)]
     pub keycloak_version: String,
+}
+
+/// A count of at least 1 (`--jobs 0` would run nothing and wait for ever).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}; give a whole number, at least 1")),
+    }
 }
 
 /// Entry point of the binary.

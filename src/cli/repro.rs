@@ -107,6 +107,20 @@ fn markdown_path(out: &Path) -> Result<PathBuf, String> {
             out.display()
         ));
     }
+    // Checked before two Keycloak boots, not after them.
+    let dir = match out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d.to_owned(),
+        None => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| tempfile::NamedTempFile::new_in(&dir).map(drop))
+        .map_err(|e| {
+            format!(
+                "--out {}: cannot write into {}: {e}; name a file in a writable directory",
+                out.display(),
+                dir.display()
+            )
+        })?;
     Ok(md)
 }
 

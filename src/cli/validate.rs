@@ -39,13 +39,13 @@ pub struct ValidateArgs {
     pub static_only: bool,
     /// The MCP server's URL: the scopes its protected resource metadata lists
     /// (RFC 9728 `scopes_supported`) are checked against the realm (LINT-11).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::config::http_url_arg)]
     pub mcp_url: Option<String>,
     /// The clientId of the MCP server's own client (LINT-07).
     #[arg(long, default_value = MCP_SERVER_CLIENT)]
     pub mcp_client: String,
     /// The Keycloak version the live diff runs against.
-    #[arg(long, env = "KEYCLOAK_VERSION", default_value = DEFAULT_KEYCLOAK_VERSION)]
+    #[arg(long, env = "KEYCLOAK_VERSION", default_value = DEFAULT_KEYCLOAK_VERSION, value_parser = crate::config::version_arg)]
     pub keycloak_version: String,
     /// How to print the report.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -55,14 +55,14 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub only: Option<String>,
     /// Live diff: the `nextcloud-mcp-server` release both realms' MCP servers run.
-    #[arg(long, env = "MCP_SERVER_VERSION", default_value = crate::config::DEFAULT_MCP_SERVER_VERSION)]
+    #[arg(long, env = "MCP_SERVER_VERSION", default_value = crate::config::DEFAULT_MCP_SERVER_VERSION, value_parser = crate::config::version_arg)]
     pub mcp_server_version: String,
     /// Live diff: where each side's report.json, report.md and junit.xml go (in
     /// `baseline/` and `changed/`).
     #[arg(long, default_value = "target/validate-realm")]
     pub report_dir: PathBuf,
     /// Live diff: how many checks run at once on each realm.
-    #[arg(long, env = "MCP_AUTHZ_HARNESS_JOBS", default_value_t = 4)]
+    #[arg(long, env = "MCP_AUTHZ_HARNESS_JOBS", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub jobs: usize,
 }
 

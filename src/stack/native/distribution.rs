@@ -160,7 +160,16 @@ async fn fetch_with_maven(
         Err(e) => return Err(e).context("running mvn"),
     };
     if !output.status.success() {
+        let _ = std::fs::remove_dir_all(&download);
         let out = String::from_utf8_lossy(&output.stdout);
+        if out.contains("Could not find artifact") || out.contains("was not found in") {
+            bail!(
+                "--keycloak-version {version}: Maven Central has no {artifact}; give a released \
+                 Keycloak version (e.g. {}) with --keycloak-version or KEYCLOAK_VERSION, or a \
+                 distribution with --keycloak-dist PATH",
+                crate::config::DEFAULT_KEYCLOAK_VERSION
+            );
+        }
         let tail: Vec<&str> = out.lines().rev().take(15).collect();
         bail!(
             "Maven could not fetch {artifact} (is {version} a released Keycloak version?):\n{}",
