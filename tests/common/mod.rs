@@ -104,14 +104,22 @@ impl Harness {
 
     /// `up`'s stack.json and its path, once it printed the path (alone on a line).
     pub fn stack_json(&mut self, timeout: Duration) -> (String, serde_json::Value) {
+        // The path alone on its line (stdout); the hint on stderr names it too, and the two
+        // streams arrive in either order, so the hint must not be taken for it.
+        let is_path = |l: &str| l.trim().ends_with("stack.json") && !l.trim().contains(' ');
         let deadline = Instant::now() + timeout;
         let path = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.wait_for_line("stack.json", left);
-            let line = line.trim();
-            if line.ends_with("stack.json") && !line.contains(' ') {
-                break line.to_owned();
+            self.drain();
+            if let Some(l) = self.seen.iter().find(|l| is_path(l)) {
+                break l.trim().to_owned();
             }
+            assert!(
+                Instant::now() < deadline,
+                "no stack.json path within {}s; output:\n{}",
+                timeout.as_secs(),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(200));
         };
         let meta = std::fs::metadata(&path).unwrap();
         use std::os::unix::fs::PermissionsExt;

@@ -51,7 +51,7 @@ pub fn parse_local(field: &str, v6: bool) -> Option<Listener> {
     let (addr, port) = field.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
     let words: Vec<u32> = (0..addr.len() / 8)
-        .map(|i| u32::from_str_radix(&addr[i * 8..i * 8 + 8], 16).map(u32::from_be))
+        .map(|i| u32::from_str_radix(&addr[i * 8..i * 8 + 8], 16))
         .collect::<Result<_, _>>()
         .ok()?;
     let addr = match (v6, words.as_slice()) {
