@@ -132,3 +132,45 @@ fn sweep_during_a_run_deletes_nothing_of_it() {
     );
     common::assert_nothing_left(&up_run, &up_dir, Duration::from_secs(10));
 }
+
+/// Two runs at once, each with its own report dir, sharing the cache (distribution,
+/// prepared build, venv): both green, each report only its own checks and run id.
+#[test]
+fn two_runs_at_once_are_both_green_and_independent() {
+    let _serial = serial();
+    let started = Instant::now();
+    let mut a = Harness::spawn(&["run", "--only", "REALM-01,REALM-02"], &[]);
+    let mut b = Harness::spawn(&["run", "--only", "DCR-01,DCR-05"], &[]);
+    let (a_id, _) = a.run_started();
+    let (b_id, _) = b.run_started();
+    assert_ne!(a_id, b_id);
+    let a_status = a.wait(Duration::from_secs(400));
+    let b_status = b.wait(Duration::from_secs(400));
+    eprintln!("both done after {:.0}s", started.elapsed().as_secs_f64());
+    for (h, status, id, ids) in [
+        (&a, a_status, &a_id, ["REALM-01", "REALM-02"]),
+        (&b, b_status, &b_id, ["DCR-01", "DCR-05"]),
+    ] {
+        assert_eq!(status.code(), Some(0), "run {id}:\n{}", h.stderr());
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(h.report_dir.join("report.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(&report["run_id"], id.as_str());
+        let ran: Vec<&str> = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ran, ids, "run {id}");
+        assert!(
+            report["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| c["status"] == "pass")
+        );
+        assert_eq!(report["teardown"]["processes_left"], 0);
+    }
+}
