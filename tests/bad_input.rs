@@ -368,3 +368,37 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// An MCP server release PyPI does not have is a result about the subject, not a usage
+/// error (the contract): MCP-01 fails naming the version, the run exits 1, and it leaves
+/// nothing behind.
+#[test]
+fn an_mcp_server_release_pypi_lacks_fails_mcp_01() {
+    let _serial = common::serial();
+    let mut h = common::Harness::spawn(
+        &["run", "--only", "MCP-01", "--mcp-server-version", "0.0.1"],
+        &[],
+    );
+    let (run_id, run_dir) = h.run_started();
+    let status = h.wait(Duration::from_secs(400));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(h.report_dir.join("report.json")).unwrap())
+            .unwrap();
+    let mcp01 = &report["checks"][0];
+    assert_eq!(mcp01["id"], "MCP-01");
+    assert_eq!(mcp01["status"], "fail", "{mcp01}");
+    let detail = mcp01["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("0.0.1"),
+        "MCP-01 does not name the version: {detail}"
+    );
+    assert_eq!(status.code(), Some(1), "{}", h.stderr());
+    common::assert_nothing_left(&run_id, &run_dir, Duration::from_secs(10));
+    let venv = mcp_authz_harness::stack::native::distribution::cache_root()
+        .join("venv-nextcloud-mcp-server-0.0.1");
+    assert!(
+        !venv.exists(),
+        "a half venv is left in the cache: {}",
+        venv.display()
+    );
+}

@@ -333,7 +333,12 @@ pub async fn ensure_venv(
     pip.args(["install", "--no-input", "--disable-pip-version-check"])
         .args(&requirements);
     let what = format!("pip install {}", requirements.join(" "));
-    run_to_end(run, pip, &log, deadline, &what, progress).await?;
+    if let Err(e) = run_to_end(run, pip, &log, deadline, &what, progress).await {
+        // A release PyPI lacks (or that does not install) leaves no half venv in the
+        // cache; the next attempt redoes it anyway.
+        let _ = std::fs::remove_dir_all(&venv);
+        return Err(e);
+    }
     std::fs::write(&marker, requirements.join(" "))?;
     progress.phase_done("provision.mcp-server-venv", started.elapsed());
     Ok(venv)
