@@ -1,7 +1,9 @@
-//! The command line: `run`, `pin`, `up`, `doctor`, `sweep`, `validate-realm`, `repro`.
+//! The command line: `run`, `pin`, `up`, `doctor`, `sweep`, `validate-realm`, `mutants`,
+//! `repro`, `report merge`.
 
 mod doctor;
 mod mutants;
+mod report;
 mod repro;
 mod run;
 mod sweep;
@@ -47,6 +49,9 @@ enum Command {
     /// Reproductions of findings against freshly booted Keycloaks.
     #[command(subcommand)]
     Repro(ReproCommand),
+    /// Work on reports already written.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
 }
 
 /// `repro`'s subcommands.
@@ -177,6 +182,7 @@ pub fn main() -> ExitCode {
             Command::ValidateRealm(args) => validate::validate(args).await,
             Command::Mutants(args) => mutants::mutants(args).await,
             Command::Repro(ReproCommand::Impersonation(args)) => repro::impersonation(args).await,
+            Command::Report(report::ReportCommand::Merge(args)) => report::merge(args),
         }
     });
     ExitCode::from(code)
