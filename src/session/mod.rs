@@ -6,6 +6,7 @@
 
 mod alignment;
 mod clients;
+mod joined;
 mod memo;
 mod realm;
 mod teardown;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 pub use clients::{
     CLIENT_NAME_PREFIX, CleanupReport, ClientRegistry, client_name, parse_client_name,
 };
+pub use joined::Joining;
 pub use memo::Memo;
 pub use realm::{DeployedRealm, NotApplicable, RealmSource};
 pub use teardown::TeardownReport;
@@ -111,20 +113,8 @@ impl Session {
         progress: Arc<Progress>,
         report_dir: &Path,
     ) -> Result<Arc<Session>, StackError> {
-        let id = opts
-            .run_id
-            .clone()
-            .unwrap_or_else(crate::stack::run::new_id);
-        let run = Arc::new(RunContext::create_as(id, opts.keep).map_err(StackError::new)?);
-        progress.println(&format!("run {} in {}", run.id, run.dir.display()));
-        let stack = match Stack::up(run.clone(), &opts.stack, progress).await {
-            Ok(s) => s,
-            Err(e) => {
-                teardown::copy_logs(&e.logs, &report_dir.join("logs"));
-                run.abort();
-                return Err(e);
-            }
-        };
+        let stack = Self::start_stack(opts, progress, report_dir).await?;
+        let run = stack.run.clone();
         let deploy = Deployment {
             owns_stack: true,
             browser_dir: run.path("browser"),
@@ -136,50 +126,6 @@ impl Session {
                 teardown::copy_logs(&stack.log_files().await, &report_dir.join("logs"));
                 stack.stop().await;
                 run.finish();
-                Err(StackError::new(e))
-            }
-        }
-    }
-
-    /// A second session on this session's Keycloak (and WebDriver), for another realm:
-    /// it imports `opts.realm` (under a name no realm there has yet), runs with its own
-    /// redirect listener and browser profiles, starts the subjects `opts.stack.needs` asks
-    /// for against its realm (its own resource server and MCP server instance, where the
-    /// backend starts them: see [`Stack::shared_view`]), and its teardown removes what it
-    /// created (clients, variants, its realm, its subjects) but stops nothing of this
-    /// session's. Tear it down before this session.
-    pub async fn join(
-        &self,
-        opts: &SessionOptions,
-        report_dir: &Path,
-    ) -> Result<Arc<Session>, StackError> {
-        let name = opts.realm.name();
-        let existed = self
-            .admin
-            .realm_exists(name)
-            .await
-            .map_err(StackError::new)?;
-        // The listener takes a free port (`--mcp-redirect-uri` belongs to the first session's).
-        let mut opts = opts.clone();
-        opts.redirect_uri = None;
-        let label = sanitize(name);
-        let deploy = Deployment {
-            owns_stack: false,
-            browser_dir: self.run.path(format!("browser-{label}")),
-            report_dir,
-        };
-        let mut view = self.stack.shared_view(&label, &opts.stack);
-        if view.webdriver.is_none() && view.unavailable(Need::Browser).is_none() {
-            let why = "the session that brought the stack up did not start a browser";
-            view.unavailable
-                .push(crate::stack::Unavailable::by_design(Need::Browser, why));
-        }
-        match Self::deploy(view, &opts, deploy).await {
-            Ok(s) => Ok(Arc::new(s)),
-            Err((e, _)) => {
-                if !existed {
-                    let _ = self.admin.delete_realm(name).await;
-                }
                 Err(StackError::new(e))
             }
         }

@@ -18,7 +18,7 @@ use crate::progress::Progress;
 use crate::report::Report;
 use crate::runner::orchestrate::{self, Finished, Results};
 use crate::runner::{self, Interrupt};
-use crate::session::{Session, SessionOptions};
+use crate::session::{Joining, Session, SessionOptions};
 use crate::stack::Backend;
 
 /// The checks to run: those `--only` names (areas and check IDs), else the whole
@@ -154,8 +154,9 @@ pub async fn run(
     })
 }
 
-/// Boots Keycloak with the baseline's session, then joins the changed realm's session to
-/// it; a signal or a failure on the way tears down what is up.
+/// Boots Keycloak for the baseline's session and deploys both realms on it at once (the
+/// changed realm's session joins the baseline's); a signal or a failure on the way tears
+/// down what is up.
 async fn bring_up(
     opts: &LiveOptions,
     [baseline, changed]: [RealmFile; 2],
@@ -165,22 +166,23 @@ async fn bring_up(
 ) -> anyhow::Result<[Arc<Session>; 2]> {
     let baseline_opts = session_options(opts, baseline)?;
     let changed_opts = session_options(opts, changed)?;
-    let base = orchestrate::start(&baseline_opts, progress.clone(), &dirs[0], interrupt).await?;
-    let joined = match interrupt.guard(base.join(&changed_opts, &dirs[1])).await {
-        Ok(Ok(s)) => Ok(s),
+    let joining = [Joining {
+        opts: &changed_opts,
+        report_dir: &dirs[1],
+    }];
+    let up = Session::start_sharing(&baseline_opts, &dirs[0], &joining, progress.clone());
+    let sessions = match interrupt.guard(up).await {
+        Ok(Ok(sessions)) => sessions,
         Ok(Err(error)) => Err(orchestrate::StartError::NotUp {
             error,
-            logs_dir: dirs[1].join("logs"),
-        }),
-        Err(sig) => Err(orchestrate::StartError::Interrupted(sig)),
+            logs_dir: dirs[0].join("logs"),
+        })?,
+        Err(sig) => Err(orchestrate::StartError::Interrupted(sig))?,
     };
-    match joined {
-        Ok(changed) => Ok([base, changed]),
-        Err(e) => {
-            base.teardown(None).await;
-            Err(e.into())
-        }
-    }
+    let [base, changed]: [Arc<Session>; 2] = sessions
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("expected two sessions from the shared bring-up"))?;
+    Ok([base, changed])
 }
 
 /// The selection as `--only` would write it: whole areas by name, other checks by ID.
