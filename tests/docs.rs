@@ -90,3 +90,26 @@ fn docs_token_storage_md_is_up_to_date() {
     let want = mcp_authz_harness::storage::docs::token_storage_markdown(root()).unwrap();
     check_generated("token-storage.md", &want);
 }
+
+/// The timing section of docs/validate-a-config-change.md is what
+/// `bench/validate_realm.py` renders from the committed raw figures.
+#[test]
+fn docs_validate_realm_timing_is_rendered_from_the_raw_figures() {
+    let out = std::process::Command::new("python3")
+        .arg(root().join("bench/validate_realm.py"))
+        .arg("--print-section")
+        .output()
+        .expect("python3 runs bench/validate_realm.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let section = String::from_utf8(out.stdout).unwrap();
+    let doc = std::fs::read_to_string(root().join("docs/validate-a-config-change.md")).unwrap();
+    assert!(
+        doc.contains(section.trim_end()),
+        "docs/validate-a-config-change.md: the timing section is stale; \
+         regenerate it with `python3 bench/validate_realm.py --render-only`"
+    );
+}

@@ -4,7 +4,7 @@
 //! Exit status: 0 no error finding and no regression; 1 an error finding or a
 //! regression (or the live run left something behind); 2 invalid input (a missing file,
 //! malformed JSON, JSON that is not a realm, a value of the wrong type, an unreachable
-//! `--mcp-url`, an `--only` outside the live areas) or Keycloak could not be brought up,
+//! `--mcp-url`, an unknown area or check ID in `--only`) or Keycloak could not be brought up,
 //! with a message on stderr naming the file or URL, the position or JSON path, and what
 //! to do; 130 after Ctrl-C.
 

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Measures the live diff of `validate-realm` against a plain `run` of the same checks,
+in pairs run back to back (so both see the same machine), and renders the timing
+section of docs/validate-a-config-change.md from every bench/results/validate-realm-*.json.
+
+    python3 bench/validate_realm.py [--pairs 2] [--realm fixtures/realms/change-no-basic-scope.json]
+    python3 bench/validate_realm.py --render-only
+    python3 bench/validate_realm.py --print-section   # what the doc should contain (tests)
+
+Uses the debug binary (`cargo build` first). The ratio of each pair is the live diff's
+wall time over the plain run's: the live diff runs the whole catalogue on two realms
+(two MCP server deployments, two stand-ins) in one Keycloak.
+"""
+import argparse
+import glob
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "debug", "mcp-authz-harness")
+RESULTS = os.path.join(ROOT, "bench", "results")
+DOC = os.path.join(ROOT, "docs", "validate-a-config-change.md")
+BEGIN = "<!-- timing: rendered by bench/validate_realm.py; do not edit by hand -->"
+END = "<!-- end of timing -->"
+TIMEOUT_S = 900
+
+
+def timed(argv, label):
+    """Runs argv (output to a log file); returns (wall seconds, exit status, log path)."""
+    log = tempfile.NamedTemporaryFile(prefix=f"bench-{label}-", suffix=".log", delete=False)
+    started = time.monotonic()
+    try:
+        status = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, timeout=TIMEOUT_S).returncode
+    except subprocess.TimeoutExpired:
+        sys.exit(f"{label}: no exit after {TIMEOUT_S}s: {' '.join(argv)} (log {log.name})")
+    return round(time.monotonic() - started, 1), status, log.name
+
+
+def phases(report_json):
+    with open(report_json) as f:
+        report = json.load(f)
+    return report["phases"], report["summary"], report["components"]
+
+
+def one_pair(realm, index):
+    with tempfile.TemporaryDirectory(prefix="bench-vr-") as tmp:
+        run_dir, diff_dir = os.path.join(tmp, "run"), os.path.join(tmp, "diff")
+        run_s, run_status, run_log = timed([BIN, "run", "--report-dir", run_dir], f"run-{index}")
+        if run_status != 0:
+            sys.exit(f"the plain run exited {run_status}; see {run_log}")
+        diff_s, diff_status, diff_log = timed(
+            [BIN, "validate-realm", realm, "--report-dir", diff_dir, "--format", "json"],
+            f"diff-{index}",
+        )
+        if diff_status not in (0, 1):
+            sys.exit(f"validate-realm exited {diff_status}; see {diff_log}")
+        run_phases, run_summary, components = phases(os.path.join(run_dir, "report.json"))
+        diff_phases, _, _ = phases(os.path.join(diff_dir, "baseline", "report.json"))
+        print(f"pair {index}: run {run_s}s, live diff {diff_s}s, ratio {diff_s / run_s:.2f}")
+        return {
+            "run": {"wall_s": run_s, "phases": run_phases, "summary": run_summary},
+            "live_diff": {"wall_s": diff_s, "exit": diff_status, "phases": diff_phases},
+            "ratio": round(diff_s / run_s, 2),
+            "components": components,
+        }
+
+
+def machine():
+    load = os.getloadavg()
+    mem_kib = int(open("/proc/meminfo").readline().split()[1])
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(mem_kib / 1024 / 1024),
+        "kernel": platform.release(),
+        "load_at_start": [round(x, 2) for x in load],
+    }
+
+
+def commit():
+    out = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+def render_section():
+    files = sorted(glob.glob(os.path.join(RESULTS, "validate-realm-*.json")))
+    lines = [BEGIN, ""]
+    for path in files:
+        with open(path) as f:
+            r = json.load(f)
+        m = r["machine"]
+        comps = r["pairs"][0]["components"]
+        lines += [
+            f"Measured {r['date']} at commit {r['commit']} on {m['cpus']} CPUs, {m['memory_gib']} GiB,"
+            f" Linux {m['kernel']} (load average at start {', '.join(map(str, m['load_at_start']))});"
+            f" Keycloak {comps['keycloak']}, nextcloud-mcp-server {comps['mcp-server']}, Nextcloud {comps['nextcloud']};"
+            f" `python3 bench/validate_realm.py --pairs {len(r['pairs'])} --realm {r['realm']}`"
+            " (raw figures in `bench/results/`):",
+            "",
+            "| pair | plain `run` s | live diff s | ratio | run: boot.keycloak / checks / teardown s | live diff: boot.keycloak / checks / teardown s |",
+            "|---|---|---|---|---|---|",
+        ]
+        for i, p in enumerate(r["pairs"], 1):
+            rp, dp = p["run"]["phases"], p["live_diff"]["phases"]
+            lines.append(
+                f"| {i} | {p['run']['wall_s']} | {p['live_diff']['wall_s']} | {p['ratio']:.2f} |"
+                f" {rp.get('boot.keycloak')} / {rp.get('checks')} / {rp.get('teardown')} |"
+                f" {dp.get('boot.keycloak')} / {dp.get('checks')} / {dp.get('teardown')} |"
+            )
+        lines.append("")
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def render():
+    with open(DOC) as f:
+        doc = f.read()
+    if BEGIN not in doc or END not in doc:
+        sys.exit(f"{DOC}: the timing markers are missing; add the two lines\n{BEGIN}\n{END}")
+    head, rest = doc.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    with open(DOC, "w") as f:
+        f.write(head + render_section() + tail)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs", type=int, default=2)
+    ap.add_argument("--realm", default="fixtures/realms/change-no-basic-scope.json")
+    ap.add_argument("--render-only", action="store_true")
+    ap.add_argument("--print-section", action="store_true")
+    args = ap.parse_args()
+    if args.print_section:
+        print(render_section())
+        return
+    if not args.render_only:
+        if not os.path.exists(BIN):
+            sys.exit(f"{BIN} is missing: run `cargo build` first")
+        if args.pairs < 1:
+            sys.exit("--pairs must be at least 1")
+        record = {
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "commit": commit(),
+            "realm": args.realm,
+            "machine": machine(),
+            "pairs": [one_pair(os.path.join(ROOT, args.realm), i) for i in range(1, args.pairs + 1)],
+        }
+        name = "validate-realm-" + record["date"].replace(":", "").replace("-", "") + ".json"
+        with open(os.path.join(RESULTS, name), "w") as f:
+            json.dump(record, f, indent=2)
+            f.write("\n")
+    render()
+
+
+if __name__ == "__main__":
+    main()
