@@ -98,15 +98,21 @@ impl ManagedProcess {
                 describe_exit(status)
             ));
         }
-        group_members(self.pgid.as_raw())
+        let stopped: Vec<String> = group_members(self.pgid.as_raw())
             .into_iter()
-            .find(|m| m.state == 'T' || m.state == 't')
-            .map(|m| {
-                format!(
-                    "does not run: process {} ({}) of its group is stopped (state {}, e.g. by SIGSTOP)",
-                    m.pid, m.comm, m.state
-                )
-            })
+            .filter(|m| m.state == 'T' || m.state == 't')
+            .map(|m| format!("{} ({})", m.pid, m.comm))
+            .collect();
+        match stopped.as_slice() {
+            [] => None,
+            [one] => Some(format!(
+                "does not run: process {one} of its group is stopped (e.g. by SIGSTOP)"
+            )),
+            many => Some(format!(
+                "does not run: processes {} of its group are stopped (e.g. by SIGSTOP)",
+                many.join(", ")
+            )),
+        }
     }
 
     /// The last `lines` lines of the log, redacted.
