@@ -244,15 +244,35 @@ impl StackArgs {
             mcp_server: McpServerOptions::new(&self.mcp_server_version),
             stand_in_leniency: Default::default(),
         };
+        let redirect_uri = self.redirect_uri()?;
+        if let Some(uri) = &redirect_uri {
+            ensure_listenable(uri)?;
+        }
         Ok(SessionOptions {
             stack,
             realm: self.realm_file()?,
             keep: self.keep,
             run_id: None,
-            redirect_uri: self.redirect_uri()?,
+            redirect_uri,
             update_pins: false,
         })
     }
+}
+
+/// The harness listens on 127.0.0.1 at the port of its redirect URI: a port another
+/// process holds is said now, before Keycloak boots, not after.
+fn ensure_listenable(uri: &str) -> anyhow::Result<()> {
+    let Some(port) = url::Url::parse(uri).ok().and_then(|u| u.port()) else {
+        return Ok(());
+    };
+    std::net::TcpListener::bind(("127.0.0.1", port))
+        .map(drop)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "the redirect URI {uri} needs the harness to listen on 127.0.0.1:{port}, \
+                 and that port is taken: {e}"
+            )
+        })
 }
 
 /// What the external backend reads from a `stack.json` that `up` wrote.

@@ -16,7 +16,12 @@ use crate::secret::{Secret, redact};
 /// Default timeout of one HTTP call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A transport failure: the call broke before any HTTP status came back.
+/// The largest body the harness reads: anything the components answer is far smaller, and
+/// a server that sends more must not exhaust the machine's memory.
+pub const MAX_BODY: usize = 32 << 20;
+
+/// A transport failure: the call broke before any HTTP status came back (or the body was
+/// cut off, or too large to read).
 #[derive(Debug, thiserror::Error)]
 #[error("{method} {url}: {message}")]
 pub struct HttpError {
@@ -39,13 +44,24 @@ impl Response {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    /// The body parsed as JSON; the error names the URL and shows the (redacted) body.
+    /// The body parsed as JSON; the error names the URL, the content type, the JSON path
+    /// of a field that does not fit (`authorization_servers[0]`), and shows the (redacted)
+    /// body.
     pub fn json<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
-        serde_json::from_slice(&self.body).map_err(|e| {
+        let mut de = serde_json::Deserializer::from_slice(&self.body);
+        let parsed = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Ok(v) => de.end().map(|()| v).map_err(|e| e.to_string()),
+            Err(e) => Err(match e.path().to_string().as_str() {
+                "." => e.inner().to_string(),
+                p => format!("at `{p}`: {}", e.inner()),
+            }),
+        };
+        parsed.map_err(|why| {
             anyhow::anyhow!(
-                "response of {} (HTTP {}) is not the expected JSON: {e}; body: {}",
+                "response of {} (HTTP {}, Content-Type {}) is not the expected JSON: {why}; body: {}",
                 self.url,
                 self.status,
+                self.header("content-type").unwrap_or("(none)"),
                 truncate(&redact(&self.text()), 500)
             )
         })
@@ -363,11 +379,21 @@ impl Request {
                 )
             })
             .collect();
-        let body = resp
-            .bytes()
+        let mut resp = resp;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
             .map_err(|e| fail(format!("reading the body: {}", describe(&e, self.timeout))))?
-            .to_vec();
+        {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(fail(format!(
+                    "HTTP {status}: the body is larger than {} MiB; stopped reading it",
+                    MAX_BODY >> 20
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok(Response {
             status,
             url,

@@ -198,6 +198,38 @@ pub struct ConnectError {
     pub www_authenticate: Option<String>,
 }
 
+/// What the server answers a plain `initialize` POST, asked again when the MCP client
+/// could not read an answer to its own (it then says only "connection closed"): the
+/// status, content type and start of the body, so the failure shows what was wrong.
+async fn initialize_answer(opts: &McpClientOptions) -> String {
+    let request = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": PROTOCOL_VERSION.to_string(),
+            "capabilities": {},
+            "clientInfo": {"name": "mcp-authz-harness", "version": env!("CARGO_PKG_VERSION")}
+        }
+    });
+    let asked = crate::http::Http::new(opts.timeout)
+        .post(&opts.url)
+        .bearer(&opts.token)
+        .header("Accept", "application/json, text/event-stream")
+        .json(&request)
+        .send()
+        .await;
+    match asked {
+        Ok(r) => format!(
+            "; its answer holds no JSON-RPC response the client could read: HTTP {}, Content-Type {}, body: {}",
+            r.status,
+            r.header("content-type").unwrap_or("(none)"),
+            crate::http::truncate(&r.text(), 300)
+        ),
+        Err(e) => format!("; asked again: {e}"),
+    }
+}
+
 /// A connected, initialized MCP session.
 pub struct McpClient {
     service: RunningService<RoleClient, Handler>,
@@ -238,8 +270,12 @@ impl McpClient {
                 });
             }
             Ok(Err(e)) => {
+                let mut message = format!("initialize with {}: {e}", opts.url);
+                if matches!(e, rmcp::service::ClientInitializeError::ConnectionClosed(_)) {
+                    message.push_str(&initialize_answer(&opts).await);
+                }
                 return Err(ConnectError {
-                    message: crate::secret::redact(&format!("initialize with {}: {e}", opts.url)),
+                    message: crate::secret::redact(&message),
                     www_authenticate: e.auth_challenge().map(str::to_owned),
                 });
             }

@@ -65,6 +65,10 @@ pub async fn run_check(
         Err(panic) => Raw::Fail(format!("the check panicked: {}", panic_message(&*panic))),
     };
     let raw = match raw {
+        Raw::Fail(m) => Raw::Fail(with_component_faults(session, m).await),
+        other => other,
+    };
+    let raw = match raw {
         Raw::Pass(m) => Raw::Pass(crate::secret::redact(&m)),
         Raw::Fail(m) => Raw::Fail(crate::secret::redact(&m)),
         Raw::Skip(m) => Raw::Skip(crate::secret::redact(&m)),
@@ -81,6 +85,24 @@ pub async fn run_check(
     report.evidence = ctx.evidence.steps();
     report.duration_ms = started.elapsed().as_millis() as u64;
     report
+}
+
+/// A failure while a component the run started is dead or stopped says so first: the
+/// component, its pid and what happened to it, not only the refused connection or the
+/// timeout it caused. A process that just died may take a moment to be reaped (Keycloak's
+/// JVM dies first, then the `kc.sh` that waits for it), so an empty answer is asked again
+/// once, shortly after.
+async fn with_component_faults(session: &Session, message: String) -> String {
+    let mut faults = session.stack.faults().await;
+    if faults.is_empty() {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        faults = session.stack.faults().await;
+    }
+    if faults.is_empty() {
+        message
+    } else {
+        format!("{}; {message}", faults.join("; "))
+    }
 }
 
 /// Runs `checks` on `session`, `jobs` at a time, each within `timeout`. Each result goes

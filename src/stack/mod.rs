@@ -363,6 +363,36 @@ impl Stack {
         logs
     }
 
+    /// What happened to the processes this stack started that no longer serve, and a full
+    /// run dir: one line each, naming the component, its pid and what happened (`Keycloak
+    /// (pid 812) is no longer running: it was killed by SIGKILL`). Empty while all is well.
+    pub async fn faults(&self) -> Vec<String> {
+        let mut processes = self.owned.processes.lock().await;
+        let mut faults: Vec<String> = processes
+            .iter_mut()
+            .filter_map(|p| {
+                let fault = p.fault()?;
+                Some(format!(
+                    "{} (pid {}) {fault}",
+                    component_name(p.name()),
+                    p.pid()
+                ))
+            })
+            .collect();
+        faults.extend(self.run.disk_fault());
+        faults
+    }
+
+    /// What happened to the Keycloak this stack started, if it no longer serves.
+    pub async fn keycloak_fault(&self) -> Option<String> {
+        let mut processes = self.owned.processes.lock().await;
+        let kc = processes
+            .iter_mut()
+            .find(|p| p.name() == KEYCLOAK_PROCESS)?;
+        let fault = kc.fault()?;
+        Some(format!("Keycloak (pid {}) {fault}", kc.pid()))
+    }
+
     /// Stops everything this stack started: further instances first, then processes,
     /// last started first, then the stand-in.
     pub async fn stop(&self) {
@@ -387,5 +417,19 @@ impl Stack {
         if let Some(s) = stand_in {
             s.stop().await;
         }
+    }
+}
+
+/// The name the native backend gives Keycloak's process.
+pub(crate) const KEYCLOAK_PROCESS: &str = "keycloak";
+
+/// A process's name as a user knows the component.
+fn component_name(process: &str) -> String {
+    match process {
+        KEYCLOAK_PROCESS => "Keycloak".into(),
+        "chromedriver" => "ChromeDriver".into(),
+        "mcp-server" => "the MCP server".into(),
+        p if p.ends_with("mcp-server") => format!("the MCP server {p}"),
+        p => p.into(),
     }
 }

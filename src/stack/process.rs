@@ -85,6 +85,36 @@ impl ManagedProcess {
         self.child.try_wait().ok().flatten()
     }
 
+    /// What happened to a process that should be serving, if anything: it exited (how),
+    /// or a process of its group is stopped (SIGSTOP). `None` while it runs, and once
+    /// [`ManagedProcess::stop`] stopped it on purpose.
+    pub fn fault(&mut self) -> Option<String> {
+        if self.stopped {
+            return None;
+        }
+        if let Some(status) = self.exit_status() {
+            return Some(format!(
+                "is no longer running: it {}",
+                describe_exit(status)
+            ));
+        }
+        let stopped: Vec<String> = group_members(self.pgid.as_raw())
+            .into_iter()
+            .filter(|m| m.state == 'T' || m.state == 't')
+            .map(|m| format!("{} ({})", m.pid, m.comm))
+            .collect();
+        match stopped.as_slice() {
+            [] => None,
+            [one] => Some(format!(
+                "does not run: process {one} of its group is stopped (e.g. by SIGSTOP)"
+            )),
+            many => Some(format!(
+                "does not run: processes {} of its group are stopped (e.g. by SIGSTOP)",
+                many.join(", ")
+            )),
+        }
+    }
+
     /// The last `lines` lines of the log, redacted.
     pub fn log_tail(&self, lines: usize) -> String {
         log_tail(&self.log_path, lines)
@@ -127,6 +157,63 @@ impl Drop for ManagedProcess {
             let _ = killpg(self.pgid, Signal::SIGKILL);
         }
     }
+}
+
+/// How a process ended, in words: the signal that killed it, or its status (a shell
+/// wrapper that exits with 128+N reports a child killed by signal N).
+pub fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let name = |n: i32| {
+        Signal::try_from(n)
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_else(|_| format!("signal {n}"))
+    };
+    match (status.signal(), status.code()) {
+        (Some(sig), _) => format!("was killed by {}", name(sig)),
+        (None, Some(code)) if code > 128 && code < 128 + 65 => format!(
+            "exited with status {code} (what it ran was killed by {})",
+            name(code - 128)
+        ),
+        (None, Some(code)) => format!("exited with status {code}"),
+        (None, None) => format!("ended ({status})"),
+    }
+}
+
+/// A process of a process group, as /proc/<pid>/stat shows it.
+#[derive(Debug)]
+pub struct GroupMember {
+    pub pid: i32,
+    pub comm: String,
+    /// R, S, D, T (stopped), t (traced), Z, ...
+    pub state: char,
+}
+
+/// The processes whose process group is `pgid`.
+pub fn group_members(pgid: i32) -> Vec<GroupMember> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (member, group) = parse_stat(pid, &stat)?;
+            (group == pgid).then_some(member)
+        })
+        .collect()
+}
+
+/// `pid (comm) state ppid pgrp ...`; the name may hold spaces and parentheses.
+fn parse_stat(pid: i32, stat: &str) -> Option<(GroupMember, i32)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_owned();
+    let mut rest = stat.get(close + 1..)?.split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let _ppid = rest.next()?;
+    let pgrp = rest.next()?.parse().ok()?;
+    Some((GroupMember { pid, comm, state }, pgrp))
 }
 
 /// The last `lines` lines of a log file, redacted; a note when it cannot be read.
@@ -172,4 +259,37 @@ pub fn kill_marked(run_id: &str) -> usize {
         let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
     }
     found.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn exits_are_told_in_words() {
+        let killed = std::process::ExitStatus::from_raw(9);
+        assert_eq!(describe_exit(killed), "was killed by SIGKILL");
+        let wrapped = std::process::ExitStatus::from_raw(137 << 8);
+        assert_eq!(
+            describe_exit(wrapped),
+            "exited with status 137 (what it ran was killed by SIGKILL)"
+        );
+        let plain = std::process::ExitStatus::from_raw(1 << 8);
+        assert_eq!(describe_exit(plain), "exited with status 1");
+    }
+
+    #[test]
+    fn stat_lines_parse_with_odd_names() {
+        let (m, pgrp) = parse_stat(42, "42 (a (b) c) T 1 40 40 0 -1").unwrap();
+        assert_eq!((m.comm.as_str(), m.state, pgrp), ("a (b) c", 'T', 40));
+        assert!(parse_stat(1, "garbage").is_none());
+    }
+
+    #[test]
+    fn this_process_is_in_its_own_group() {
+        let pgid = nix::unistd::getpgrp().as_raw();
+        let me = std::process::id() as i32;
+        assert!(group_members(pgid).iter().any(|m| m.pid == me));
+    }
 }

@@ -49,6 +49,20 @@ impl RunContext {
         self.dir.join(rel)
     }
 
+    /// Whether the run directory's filesystem is full (under 1 MiB left), in words: what
+    /// then fails to write (a browser profile, a token database, a log) rarely says so.
+    pub fn disk_fault(&self) -> Option<String> {
+        let st = nix::sys::statvfs::statvfs(&self.dir).ok()?;
+        let free = st.blocks_available() as u64 * st.fragment_size() as u64;
+        (free < 1 << 20).then(|| {
+            format!(
+                "the run dir {} is on a full filesystem ({} KiB free)",
+                self.dir.display(),
+                free / 1024
+            )
+        })
+    }
+
     /// A fresh subdirectory of the run directory.
     pub fn subdir(&self, rel: &str) -> anyhow::Result<PathBuf> {
         let p = self.path(rel);

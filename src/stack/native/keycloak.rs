@@ -112,7 +112,7 @@ pub async fn start(
         .env("KC_BOOTSTRAP_ADMIN_USERNAME", ADMIN_USER)
         .env("KC_BOOTSTRAP_ADMIN_PASSWORD", admin_password.expose());
     let log = run.path("keycloak.log");
-    let mut process = ManagedProcess::spawn("keycloak", &run.id, cmd, &log)?;
+    let mut process = ManagedProcess::spawn(crate::stack::KEYCLOAK_PROCESS, &run.id, cmd, &log)?;
     let base_url = format!("http://127.0.0.1:{http_port}");
     let http = Http::new(Duration::from_secs(5));
     let started = Instant::now();
