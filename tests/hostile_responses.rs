@@ -240,3 +240,81 @@ async fn an_mcp_server_whose_event_stream_stops_mid_event() {
     eprintln!("{err}");
     assert_says(&err, &[&url, "no JSON-RPC response", "text/event-stream"]);
 }
+
+/// An MCP server that initializes properly, then answers `tools/list` with `body`.
+async fn mcp_listing(content_type: &str, body: &str) -> (MockServer, String) {
+    use wiremock::matchers::body_partial_json;
+    let server = MockServer::start().await;
+    let init = json!({"jsonrpc": "2.0", "id": 0, "result": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {"tools": {}},
+        "serverInfo": {"name": "hostile", "version": "0.0.1"}
+    }});
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({"method": "initialize"})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(init)
+                .insert_header("mcp-session-id", "s-1"),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_partial_json(
+            json!({"method": "notifications/initialized"}),
+        ))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({"method": "tools/list"})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(body.as_bytes().to_vec(), content_type),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let url = format!("{}/mcp", server.uri());
+    (server, url)
+}
+
+async fn list_tools(url: &str) -> String {
+    let mut opts = McpClientOptions::new(url, Secret::new(SecretKind::AccessToken, "tok-123456"));
+    opts.timeout = Duration::from_secs(5);
+    let client = McpClient::connect(opts).await.expect("initialize works");
+    let err = format!("{:#}", client.list_tools().await.expect_err("garbage"));
+    client.close().await;
+    err
+}
+
+#[tokio::test]
+async fn tools_list_answered_with_sse_garbage() {
+    let (_server, url) = mcp_listing("text/event-stream", "data: [1, 2\n\n").await;
+    let err = list_tools(&url).await;
+    eprintln!("{err}");
+    assert_says(
+        &err,
+        &[
+            &format!("tools/list page 1 at {url}"),
+            "no JSON-RPC message",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn tools_list_answered_with_tools_of_the_wrong_shape() {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": 5}]}});
+    let (_server, url) = mcp_listing("application/json", &body.to_string()).await;
+    let err = list_tools(&url).await;
+    eprintln!("{err}");
+    assert_says(
+        &err,
+        &[
+            &format!("tools/list page 1 at {url}"),
+            "a field missing or of the wrong type",
+        ],
+    );
+}

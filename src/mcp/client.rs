@@ -15,7 +15,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use rmcp::model::{
     CallToolRequestParams, ClientCapabilities, ClientConfig, CreateMessageRequestParams,
     CreateMessageResult, CustomRequest, CustomResult, ElicitRequestParams, ElicitResult,
@@ -235,6 +235,8 @@ pub struct McpClient {
     service: RunningService<RoleClient, Handler>,
     received: Arc<Mutex<Vec<ServerRequest>>>,
     timeout: Duration,
+    /// The endpoint, for errors.
+    url: String,
 }
 
 impl McpClient {
@@ -288,6 +290,7 @@ impl McpClient {
             service,
             received,
             timeout: opts.timeout,
+            url: opts.url,
         })
     }
 
@@ -394,9 +397,22 @@ impl McpClient {
                 "{what}: no answer within {}s",
                 self.timeout.as_secs()
             )),
-            Ok(r) => r
-                .map_err(|e| anyhow!(crate::secret::redact(&e.to_string())))
-                .with_context(|| what.to_owned()),
+            Ok(r) => r.map_err(|e| {
+                let why = match e {
+                    rmcp::ServiceError::UnexpectedResponse => "the answer is JSON-RPC, but not \
+                        a result of this request's shape (a field missing or of the wrong type)"
+                        .to_owned(),
+                    rmcp::ServiceError::TransportClosed => "the connection closed without an \
+                        answer: the server's answer held no JSON-RPC message the client could \
+                        read, or the server went away (Transport closed)"
+                        .to_owned(),
+                    e => e.to_string(),
+                };
+                anyhow!(crate::secret::redact(&format!(
+                    "{what} at {}: {why}",
+                    self.url
+                )))
+            }),
         }
     }
 }
