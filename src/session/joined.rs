@@ -32,7 +32,9 @@ impl Session {
         report_dir: &Path,
     ) -> Result<Arc<Session>, StackError> {
         let (view, opts) = joined_view(&self.stack, opts);
-        let browser_dir = self.run.path(format!("browser-{}", sanitize(opts.realm.name())));
+        let browser_dir = self
+            .run
+            .path(format!("browser-{}", sanitize(opts.realm.name())));
         deploy_joined(view, &opts, report_dir, browser_dir).await
     }
 
