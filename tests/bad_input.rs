@@ -282,6 +282,38 @@ fn every_flag_with_a_wrong_value_exits_2_naming_it() {
             "/nonexistent/b.json",
         ),
         case(&["validate-realm", baseline, "--only", "NOPE"], "NOPE"),
+        // matrix
+        case(
+            &["matrix", "--keycloak-versions", "26.4.7,../x"],
+            "--keycloak-versions",
+        ),
+        case(
+            &["matrix", "--mcp-server-versions", "latest"],
+            "--mcp-server-versions",
+        ),
+        case(
+            &["matrix", "--mcp-server-versions", "0.65.3,0.202.1,0.65.3"],
+            "--mcp-server-versions",
+        ),
+        case(
+            &["matrix", "--keycloak-versions", "26.4.7,26.4.7"],
+            "--keycloak-versions",
+        ),
+        case(&["matrix", "--only", "NOPE"], "NOPE"),
+        case(&["matrix", "--jobs", "0"], "--jobs"),
+        case(&["matrix", "--check-timeout", "0"], "--check-timeout"),
+        case(&["matrix", "--boot-timeout", "0"], "--boot-timeout"),
+        case(&["matrix", "--report-dir", file], "--report-dir"),
+        case(
+            &[
+                "matrix",
+                "--keycloak-versions",
+                "26.4.7,26.7.3",
+                "--keycloak-dist",
+                file,
+            ],
+            "--keycloak-dist",
+        ),
         // repro
         case(
             &[
