@@ -164,21 +164,31 @@ async fn one_keycloak(
     let failed = results.iter().any(|r| {
         (r.lock().unwrap_or_else(|e| e.into_inner()).iter()).any(|r| r.status.fails_run())
     });
-    let mut cells = Vec::new();
-    let all = sessions.iter().zip(&results).zip(problems).zip(&dirs);
-    // The joined sessions first: the first one stops Keycloak.
-    for (i, (((session, results), problems), dir)) in all.enumerate().rev() {
-        let finished =
-            orchestrate::finish(session, results, problems, dir, interrupted, failed).await;
-        cells.push(CellRun {
+    let end = |i: usize, problems: Vec<String>| {
+        orchestrate::finish(
+            &sessions[i],
+            &results[i],
+            problems,
+            &dirs[i],
+            interrupted,
+            failed,
+        )
+    };
+    let mut problems = problems.into_iter();
+    let first_problems = problems.next().unwrap_or_default();
+    // The joined sessions first, side by side; then the first one, which stops Keycloak.
+    let mut ended =
+        futures::future::join_all(problems.enumerate().map(|(i, p)| end(i + 1, p))).await;
+    ended.insert(0, end(0, first_problems).await);
+    let cells = (ended.into_iter().enumerate())
+        .map(|(i, finished)| CellRun {
             keycloak: keycloak.to_owned(),
             release: releases[i].clone(),
-            dir: dir.clone(),
+            dir: dirs[i].clone(),
             finished,
-        });
-    }
+        })
+        .collect();
     progress.finish();
-    cells.reverse();
     Ok((cells, interrupted))
 }
 
