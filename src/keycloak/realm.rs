@@ -294,6 +294,14 @@ mod tests {
     }
 
     #[test]
+    fn the_baseline_under_another_name_is_still_the_baseline() {
+        let realm = RealmFile::baseline_as("nextcloud-mcp-0-202-1");
+        assert_eq!(realm.name(), "nextcloud-mcp-0-202-1");
+        assert!(realm.is_builtin());
+        assert_eq!(realm.placeholders(), RealmFile::baseline().placeholders());
+    }
+
+    #[test]
     fn filling_replaces_harness_placeholders_and_keeps_keycloak_message_keys() {
         let realm = RealmFile::parse(
             r#"{"realm":"r","clients":[{"secret":"${MCP_HARNESS_SECRET_X}","description":"${role_offline-access}"}]}"#,
