@@ -137,14 +137,15 @@ fn print_outcome(opts: &MatrixOptions, run: &MatrixRun) {
             cell.dir.display()
         );
     }
-    if let Some(e) = &run.not_up {
-        eprintln!("error: {e}");
+    if let Some((keycloak, e)) = &run.not_up {
+        eprintln!("error: --keycloak-versions {keycloak}: {e}");
     }
     if let Some(sig) = run.interrupted {
         eprintln!("interrupted by {sig}: the matrix is partial");
     }
     match &run.merge_error {
         Some(e) => eprintln!("error: the matrix report: {e}"),
+        None if run.cells.is_empty() => eprintln!("no cell finished: no matrix report written"),
         None => println!(
             "matrix: {}/matrix.json and matrix.md ({} cells, {:.1}s)",
             opts.report_dir.display(),

@@ -45,8 +45,8 @@ pub struct CellRun {
 /// How the matrix ended.
 pub struct MatrixRun {
     pub cells: Vec<CellRun>,
-    /// Why a Keycloak version has no cells (it did not come up), if one has none.
-    pub not_up: Option<StartError>,
+    /// A Keycloak version that did not come up, and why (the matrix stopped there).
+    pub not_up: Option<(String, StartError)>,
     pub interrupted: Option<&'static str>,
     /// Writing or reading back the merged report failed.
     pub merge_error: Option<String>,
@@ -61,7 +61,7 @@ impl MatrixRun {
         if self.interrupted.is_some() {
             return super::INTERRUPTED;
         }
-        if let Some(e) = &self.not_up {
+        if let Some((_, e)) = &self.not_up {
             return e.exit_code();
         }
         let failed = self.cells.iter().any(|c| c.finished.exit_code() != 0);
@@ -100,7 +100,7 @@ pub async fn run(opts: &MatrixOptions, interrupt: &Interrupt) -> MatrixRun {
                 out.interrupted = interrupted;
             }
             Err(StartError::Interrupted(sig)) => out.interrupted = Some(sig),
-            Err(e) => out.not_up = Some(e),
+            Err(e) => out.not_up = Some((keycloak.clone(), e)),
         }
         if out.interrupted.is_some() || out.not_up.is_some() {
             break;
