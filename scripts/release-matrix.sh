@@ -1,30 +1,38 @@
 #!/usr/bin/env bash
-# Runs the MCP area against several nextcloud-mcp-server releases and keeps a trimmed copy
-# of each report in fixtures/releases/<version>.json (check statuses and first detail
-# lines, no evidence). `UPDATE_DOCS=1 cargo test --test docs` renders
-# docs/mcp-release-matrix.md from those files.
+# Runs the MCP area against several nextcloud-mcp-server releases with `mcp-authz-harness
+# matrix` (one Keycloak boot shared by every release, each release with an MCP server
+# instance of its own) and keeps a trimmed copy of each cell's report in
+# fixtures/releases/<version>.json (check statuses and first detail lines, no evidence).
+# `UPDATE_DOCS=1 cargo test --test docs` renders docs/mcp-release-matrix.md from those files.
 #
 #   scripts/release-matrix.sh [VERSION ...]    (default: 0.65.3 0.68.3 0.147.2 0.202.1)
 #
-# A release without a pinned scope map gets one first (`mcp-authz-harness pin --only
-# MCP-10`, its own stack); review new pins in fixtures/snapshots/ before committing them.
-# The run itself compares with the committed pins: a changed scope map is recorded as
-# MCP-10 failing, not re-pinned.
+# KEYCLOAK_VERSION picks the Keycloak (default: the harness's). A release without a pinned
+# scope map gets one first (`mcp-authz-harness pin --only MCP-10`, its own stack); review
+# new pins in fixtures/snapshots/ before committing them. The run itself compares with the
+# committed pins: a changed scope map is recorded as MCP-10 failing, not re-pinned.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=(0.65.3 0.68.3 0.147.2 0.202.1)
+bin=./target/debug/mcp-authz-harness
 cargo build --locked -q
 for v in "${versions[@]}"; do
-  out=$(mktemp -d)
-  echo "=== nextcloud-mcp-server $v"
   if [ ! -f "fixtures/snapshots/scope-map-$v.snap" ]; then
-    ./target/debug/mcp-authz-harness pin --only MCP-10 --mcp-server-version "$v" --report-dir "$out/pin"
-    echo "pin exit status $?"
+    pin_dir=$(mktemp -d)
+    $bin pin --only MCP-10 --mcp-server-version "$v" --report-dir "$pin_dir"
+    echo "pin $v: exit status $?"
+    rm -rf "$pin_dir"
   fi
-  ./target/debug/mcp-authz-harness run --only MCP --mcp-server-version "$v" --report-dir "$out"
-  echo "exit status $?"
-  python3 - "$out/report.json" "fixtures/releases/$v.json" "$v" <<'PY'
+done
+out=$(mktemp -d)
+keycloak=()
+[ -n "${KEYCLOAK_VERSION:-}" ] && keycloak=(--keycloak-versions "$KEYCLOAK_VERSION")
+list=$(IFS=,; echo "${versions[*]}")
+$bin matrix --only MCP "${keycloak[@]}" --mcp-server-versions "$list" --report-dir "$out"
+echo "matrix: exit status $?"
+for v in "${versions[@]}"; do
+  python3 - "$out"/*-"$v"/report.json "fixtures/releases/$v.json" "$v" <<'PY'
 import json, sys
 src, dst, version = sys.argv[1:]
 r = json.load(open(src))
@@ -43,5 +51,5 @@ trim = {
 json.dump(trim, open(dst, "w"), indent=2)
 print(f"wrote {dst}")
 PY
-  rm -rf "$out"
 done
+rm -rf "$out"

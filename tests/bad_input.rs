@@ -282,6 +282,38 @@ fn every_flag_with_a_wrong_value_exits_2_naming_it() {
             "/nonexistent/b.json",
         ),
         case(&["validate-realm", baseline, "--only", "NOPE"], "NOPE"),
+        // matrix
+        case(
+            &["matrix", "--keycloak-versions", "26.4.7,../x"],
+            "--keycloak-versions",
+        ),
+        case(
+            &["matrix", "--mcp-server-versions", "latest"],
+            "--mcp-server-versions",
+        ),
+        case(
+            &["matrix", "--mcp-server-versions", "0.65.3,0.202.1,0.65.3"],
+            "--mcp-server-versions",
+        ),
+        case(
+            &["matrix", "--keycloak-versions", "26.4.7,26.4.7"],
+            "--keycloak-versions",
+        ),
+        case(&["matrix", "--only", "NOPE"], "NOPE"),
+        case(&["matrix", "--jobs", "0"], "--jobs"),
+        case(&["matrix", "--check-timeout", "0"], "--check-timeout"),
+        case(&["matrix", "--boot-timeout", "0"], "--boot-timeout"),
+        case(&["matrix", "--report-dir", file], "--report-dir"),
+        case(
+            &[
+                "matrix",
+                "--keycloak-versions",
+                "26.4.7,26.7.3",
+                "--keycloak-dist",
+                file,
+            ],
+            "--keycloak-dist",
+        ),
         // repro
         case(
             &[
@@ -333,26 +365,41 @@ fn every_flag_with_a_wrong_value_exits_2_naming_it() {
 /// the flag and the version, with nothing left in the cache for it.
 #[test]
 fn a_keycloak_version_maven_central_lacks_exits_2() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let mut c = case(
-        &["run", "--only", "REALM-01", "--keycloak-version", "26.99.0"],
-        "--keycloak-version",
-    );
-    c.env
-        .push(("XDG_CACHE_HOME", cache.path().display().to_string()));
-    let outcome = run(&c, dir.path(), Duration::from_secs(120));
-    eprintln!(
-        "refused after {:.1}s: {}",
-        outcome.2.as_secs_f64(),
-        outcome.1
-    );
-    if let Some(p) = judge(&c, &outcome) {
-        panic!("{p}");
+    let cases = [
+        (
+            &["run", "--only", "REALM-01", "--keycloak-version", "26.99.0"][..],
+            "--keycloak-version",
+        ),
+        (
+            &[
+                "matrix",
+                "--only",
+                "REALM-01",
+                "--keycloak-versions",
+                "26.99.0",
+            ][..],
+            "--keycloak-versions",
+        ),
+    ];
+    for (args, flag) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let mut c = case(args, flag);
+        c.env
+            .push(("XDG_CACHE_HOME", cache.path().display().to_string()));
+        let outcome = run(&c, dir.path(), Duration::from_secs(120));
+        eprintln!(
+            "refused after {:.1}s: {}",
+            outcome.2.as_secs_f64(),
+            outcome.1
+        );
+        if let Some(p) = judge(&c, &outcome) {
+            panic!("{p}");
+        }
+        assert!(outcome.1.contains("26.99.0"), "{}", outcome.1);
+        let left: Vec<_> = walk(cache.path());
+        assert!(left.is_empty(), "left in the cache: {left:?}");
     }
-    assert!(outcome.1.contains("26.99.0"), "{}", outcome.1);
-    let left: Vec<_> = walk(cache.path());
-    assert!(left.is_empty(), "left in the cache: {left:?}");
 }
 
 /// Files under `dir` (lock files and empty dirs excluded).

@@ -113,3 +113,23 @@ fn docs_validate_realm_timing_is_rendered_from_the_raw_figures() {
          regenerate it with `python3 bench/validate_realm.py --render-only`"
     );
 }
+
+#[test]
+fn docs_performance_md_is_up_to_date() {
+    // Rendered by bench/measure.py from the committed raw measurements (bench/results/)
+    // and bench/notes.md; no measurement runs here.
+    let out = std::process::Command::new("python3")
+        .arg(root().join("bench/measure.py"))
+        .args(["--render-only", "--stdout"])
+        .output()
+        .expect("python3 runs bench/measure.py");
+    assert!(
+        out.status.success(),
+        "bench/measure.py --render-only failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check_generated(
+        "performance.md",
+        &String::from_utf8(out.stdout).expect("the rendered doc is UTF-8"),
+    );
+}

@@ -95,11 +95,24 @@ impl Browser {
         Ok(p)
     }
 
-    /// Ends every WebDriver session (Chromium exits with it).
+    /// Ends every WebDriver session (Chromium exits with it), all at once: each within
+    /// 10 s, none waiting for another.
     pub async fn close_all(&self) {
-        for (_, p) in self.profiles.lock().await.drain() {
+        let profiles: Vec<_> = self.profiles.lock().await.drain().collect();
+        futures::future::join_all(profiles.into_iter().map(|(_, p)| async move {
             let client = p.lock().await.clone();
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), client.close()).await;
+        }))
+        .await;
+    }
+
+    /// Removes the profiles (after [`Browser::close_all`]): they hold the URLs Chromium
+    /// visited, authorization codes included, and are many small files.
+    pub async fn remove_profiles(&self) {
+        if let Err(e) = tokio::fs::remove_dir_all(&self.profiles_dir).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::debug!("removing {}: {e}", self.profiles_dir.display());
         }
     }
 

@@ -1,7 +1,8 @@
 //! The command line: `run`, `pin`, `up`, `doctor`, `sweep`, `validate-realm`, `mutants`,
-//! `repro`, `report merge`.
+//! `repro`, `report merge`, `matrix`.
 
 mod doctor;
+mod matrix;
 mod mutants;
 mod report;
 mod repro;
@@ -52,6 +53,9 @@ enum Command {
     /// Work on reports already written.
     #[command(subcommand)]
     Report(report::ReportCommand),
+    /// Keycloak versions x MCP server releases: one Keycloak boot per version shared by
+    /// every release, a full report per cell, and matrix.json and matrix.md merged.
+    Matrix(matrix::MatrixArgs),
 }
 
 /// `repro`'s subcommands.
@@ -183,6 +187,7 @@ pub fn main() -> ExitCode {
             Command::Mutants(args) => mutants::mutants(args).await,
             Command::Repro(ReproCommand::Impersonation(args)) => repro::impersonation(args).await,
             Command::Report(report::ReportCommand::Merge(args)) => report::merge(args),
+            Command::Matrix(args) => matrix::matrix(args).await,
         }
     });
     ExitCode::from(code)

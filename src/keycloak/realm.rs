@@ -49,6 +49,17 @@ impl RealmFile {
             .expect("the built-in baseline realm is valid (a unit test proves it)")
     }
 
+    /// The built-in baseline under another name (a further session on the same Keycloak):
+    /// still the baseline, so a check it lacks something for fails as on the original.
+    pub fn baseline_as(name: &str) -> Self {
+        let json = renamed(&Self::baseline().json, name);
+        Self {
+            origin: BUILTIN_ORIGIN.to_owned(),
+            path: None,
+            json,
+        }
+    }
+
     /// Reads and parses a realm file; errors name the file, the position and what to do.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| {
@@ -280,6 +291,14 @@ mod tests {
             "{names:?}"
         );
         assert!(names.contains(&password_placeholder("alice")), "{names:?}");
+    }
+
+    #[test]
+    fn the_baseline_under_another_name_is_still_the_baseline() {
+        let realm = RealmFile::baseline_as("nextcloud-mcp-0-202-1");
+        assert_eq!(realm.name(), "nextcloud-mcp-0-202-1");
+        assert!(realm.is_builtin());
+        assert_eq!(realm.placeholders(), RealmFile::baseline().placeholders());
     }
 
     #[test]

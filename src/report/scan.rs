@@ -3,36 +3,46 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::secret::Redactor;
+use aho_corasick::AhoCorasick;
+
+use crate::secret::{Redactor, SecretKind};
 
 /// Files under `roots` that contain a registered secret value, as "path: kind" lines.
+/// One pass over each file finds every value (Aho-Corasick): a run registers hundreds of
+/// secrets, and a kept run dir holds tens of megabytes.
 pub fn secret_hits(roots: &[PathBuf]) -> Vec<String> {
-    let secrets = Redactor::global().known_values();
+    let secrets: Vec<(String, SecretKind)> = Redactor::global()
+        .known_values()
+        .into_iter()
+        .filter(|(v, _)| !v.is_empty())
+        .collect();
+    if secrets.is_empty() {
+        return Vec::new();
+    }
+    let finder = match AhoCorasick::new(secrets.iter().map(|(v, _)| v.as_bytes())) {
+        Ok(f) => f,
+        Err(e) => return vec![format!("the scan could not be built: {e}")],
+    };
     let mut hits = Vec::new();
     for root in roots {
         for file in files_under(root) {
             let Ok(bytes) = std::fs::read(&file) else {
                 continue;
             };
-            for (value, kind) in &secrets {
-                if contains(&bytes, value.as_bytes()) {
-                    hits.push(format!(
-                        "{}: contains a {} in clear",
-                        file.display(),
-                        kind.label()
-                    ));
-                }
+            let mut found = vec![false; secrets.len()];
+            for m in finder.find_overlapping_iter(&bytes) {
+                found[m.pattern().as_usize()] = true;
+            }
+            for ((_, kind), _) in secrets.iter().zip(&found).filter(|(_, f)| **f) {
+                hits.push(format!(
+                    "{}: contains a {} in clear",
+                    file.display(),
+                    kind.label()
+                ));
             }
         }
     }
     hits
-}
-
-/// A vectorised substring search: the scan runs every known secret (hundreds of tokens
-/// in a full run) over every artefact, which a byte-window comparison made take tens of
-/// seconds per report dir.
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && memchr::memmem::find(haystack, needle).is_some()
 }
 
 fn files_under(root: &Path) -> Vec<PathBuf> {

@@ -3,6 +3,7 @@
 //! CLI and by the `cargo test` harness alike.
 
 pub mod interrupt;
+pub mod matrix;
 pub mod orchestrate;
 
 pub use interrupt::{INTERRUPTED, Interrupt};

@@ -152,15 +152,27 @@ impl ClientRegistry {
             ..Default::default()
         };
         let pending: Vec<Entry> = self.lock().iter().filter(|e| !e.deleted).cloned().collect();
-        for entry in pending {
-            match delete_by_protocol(http, &entry).await {
+        // A few at a time: each delete is one round trip to Keycloak, independent of the
+        // others.
+        use futures::StreamExt;
+        let mut outcomes = futures::stream::iter(pending)
+            .map(|entry| async move {
+                let outcome = match delete_by_protocol(http, &entry).await {
+                    Ok(()) => Ok(()),
+                    Err(why) => Err((why, delete_by_admin(admin, &entry).await)),
+                };
+                (entry, outcome)
+            })
+            .buffer_unordered(DELETES_AT_ONCE);
+        while let Some((entry, outcome)) = outcomes.next().await {
+            match outcome {
                 Ok(()) => report.deleted += 1,
-                Err(why) => {
+                Err((why, fallback)) => {
                     report.notes.push(format!(
                         "RFC 7592 delete of client {} failed: {why}; deleting it through the admin API",
                         entry.client_id
                     ));
-                    match delete_by_admin(admin, &entry).await {
+                    match fallback {
                         Ok(()) => report.deleted_by_admin_fallback += 1,
                         Err(e) => report.notes.push(format!(
                             "admin delete of client {} failed too: {e:#}",
@@ -180,6 +192,9 @@ impl ClientRegistry {
         report
     }
 }
+
+/// How many registered clients teardown deletes concurrently.
+const DELETES_AT_ONCE: usize = 8;
 
 async fn delete_by_protocol(http: &Http, entry: &Entry) -> Result<(), String> {
     let (Some(uri), Some(token)) = (&entry.uri, &entry.token) else {

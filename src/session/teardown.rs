@@ -42,30 +42,24 @@ impl TeardownReport {
 pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> TeardownReport {
     let started = std::time::Instant::now();
     let mut report = TeardownReport::default();
-    if !session
-        .clients
-        .settle(std::time::Duration::from_secs(30))
-        .await
-    {
-        report
-            .notes
-            .push("a registration request was still unanswered after 30s".into());
-    }
-    let cleanup = session
-        .clients
-        .delete_all(&session.http, &session.admin)
-        .await;
-    report.clients_deleted = cleanup.deleted;
-    report.clients_deleted_by_admin_fallback = cleanup.deleted_by_admin_fallback;
-    report.notes.extend(cleanup.notes);
-    delete_admin_clients(session, &mut report).await;
-    measure_clients_left(session, &mut report).await;
-    delete_variants(session, &mut report).await;
+    // The browser sessions end, and their profiles go, while the clients are deleted:
+    // neither waits for the other.
+    let close_browser = async {
+        if let Some(browser) = &session.browser {
+            browser.close_all().await;
+            browser.remove_profiles().await;
+        }
+        tracing::debug!(elapsed = ?started.elapsed(), "teardown: browser closed");
+    };
+    let clean = async {
+        clean_realm(session, &mut report).await;
+        tracing::debug!(elapsed = ?started.elapsed(), "teardown: Keycloak cleaned");
+    };
+    tokio::join!(close_browser, clean);
+    tracing::debug!(elapsed = ?started.elapsed(), "teardown: clients deleted, browser closed");
     let logs = session.stack.log_files().await;
-    if let Some(browser) = &session.browser {
-        browser.close_all().await;
-    }
     session.stack.stop().await;
+    tracing::debug!(elapsed = ?started.elapsed(), "teardown: the stack stopped");
     if !session.owns_stack {
         release_shared(session, &mut report).await;
         if let Some(dir) = copy_logs_to {
@@ -91,9 +85,44 @@ pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> Teard
         }
         remove_browser_profiles(&session.run.dir);
     }
+    tracing::debug!(elapsed = ?started.elapsed(), "teardown: processes checked");
     report.dirs_left = session.run.finish();
     session.progress.phase_done("teardown", started.elapsed());
     report
+}
+
+/// What the run left in Keycloak: clients (registered, and created through the admin
+/// API), realm variants; and `clients_left`, measured before Keycloak stops.
+async fn clean_realm(session: &Session, report: &mut TeardownReport) {
+    if !session
+        .clients
+        .settle(std::time::Duration::from_secs(30))
+        .await
+    {
+        report
+            .notes
+            .push("a registration request was still unanswered after 30s".into());
+    }
+    // Registered and admin-created clients at once; then the realm's clients are counted
+    // while the variants (other realms) are deleted.
+    let started = std::time::Instant::now();
+    let mut admin_created = TeardownReport::default();
+    let (cleanup, ()) = tokio::join!(
+        session.clients.delete_all(&session.http, &session.admin),
+        delete_admin_clients(session, &mut admin_created),
+    );
+    report.clients_deleted = cleanup.deleted;
+    report.clients_deleted_by_admin_fallback = cleanup.deleted_by_admin_fallback;
+    report.notes.extend(cleanup.notes);
+    report.notes.extend(admin_created.notes);
+    tracing::debug!(elapsed = ?started.elapsed(), "teardown: clients deleted");
+    let mut variants = TeardownReport::default();
+    tokio::join!(
+        measure_clients_left(session, report),
+        delete_variants(session, &mut variants),
+    );
+    report.realms_left += variants.realms_left;
+    report.notes.extend(variants.notes);
 }
 
 /// A joined session ends here, once its own subjects are stopped: it deletes the realm it
@@ -134,9 +163,27 @@ async fn delete_admin_clients(session: &Session, report: &mut TeardownReport) {
     }
 }
 
+/// The realm variants checks imported, all at once. Deleting a realm takes Keycloak
+/// seconds; a Keycloak this session booted keeps its realms in memory only (`--db=dev-mem`)
+/// and stops right after, so there nothing is deleted: the variants end with it.
 async fn delete_variants(session: &Session, report: &mut TeardownReport) {
-    for variant in session.variants.lock().await.drain(..) {
-        if let Err(e) = session.admin.delete_realm(&variant.name).await {
+    let variants: Vec<_> = session.variants.lock().await.drain(..).collect();
+    if session.owns_stack && session.stack.keycloak.fresh {
+        tracing::debug!(
+            count = variants.len(),
+            "realm variants end with the in-memory Keycloak"
+        );
+        return;
+    }
+    let deleted = futures::future::join_all(variants.iter().map(|variant| async move {
+        let started = std::time::Instant::now();
+        let outcome = session.admin.delete_realm(&variant.name).await;
+        tracing::debug!(realm = variant.name, elapsed = ?started.elapsed(), "realm variant deleted");
+        (variant, outcome)
+    }))
+    .await;
+    for (variant, outcome) in deleted {
+        if let Err(e) = outcome {
             report.realms_left += 1;
             report
                 .notes

@@ -393,21 +393,25 @@ impl Stack {
         Some(format!("Keycloak (pid {}) {fault}", kc.pid()))
     }
 
-    /// Stops everything this stack started: further instances first, then processes,
-    /// last started first, then the stand-in.
+    /// Stops everything this stack started, further instances and processes all at once
+    /// (each gets its grace period, none waits for another's), then the stand-in.
     pub async fn stop(&self) {
-        if let Some(i) = &self.subjects.instances {
-            i.stop_all().await;
-        }
-        // All at once: each gets its grace period, none waits for another's.
-        let mut processes = self.owned.processes.lock().await;
-        futures::future::join_all(
-            processes
-                .iter_mut()
-                .map(|p| p.stop(Duration::from_secs(10))),
-        )
-        .await;
-        processes.clear();
+        let instances = async {
+            if let Some(i) = &self.subjects.instances {
+                i.stop_all().await;
+            }
+        };
+        let processes = async {
+            let mut processes = self.owned.processes.lock().await;
+            futures::future::join_all(
+                processes
+                    .iter_mut()
+                    .map(|p| p.stop(Duration::from_secs(10))),
+            )
+            .await;
+            processes.clear();
+        };
+        tokio::join!(instances, processes);
         let stand_in = self
             .owned
             .stand_in

@@ -128,7 +128,10 @@ impl ManagedProcess {
         }
         self.stopped = true;
         let _ = killpg(self.pgid, Signal::SIGTERM);
-        if !self.wait_group_empty(grace).await {
+        let started = Instant::now();
+        let stopped = self.wait_group_empty(grace).await;
+        tracing::debug!(name = self.name, elapsed = ?started.elapsed(), stopped, "SIGTERM");
+        if !stopped {
             tracing::debug!(name = self.name, "did not stop within {grace:?}; SIGKILL");
             let _ = killpg(self.pgid, Signal::SIGKILL);
             self.wait_group_empty(Duration::from_secs(2)).await;

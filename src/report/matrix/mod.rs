@@ -53,11 +53,14 @@ pub fn render(mut releases: Vec<Value>) -> String {
     releases.sort_by_key(|r| version_key(r["mcp_server_version"].as_str().unwrap_or_default()));
     let mut md = String::from(
         "# The MCP area across nextcloud-mcp-server releases\n\n\
-         <!-- Generated: do not edit. `scripts/release-matrix.sh` runs the releases and keeps trimmed\n\
-         reports in fixtures/releases/; `UPDATE_DOCS=1 cargo test --test docs` renders this file. -->\n\n\
-         The same checks, the same Keycloak and realm, one release per column. The colon-to-dot\n\
-         scope rename landed in 0.68.4; the fix that makes `tools/call` enforce scopes in 0.148.0.\n\
-         Each run's resource server is the harness's Nextcloud stand-in.\n\n",
+         <!-- Generated: do not edit. `scripts/release-matrix.sh` runs the releases with\n\
+         `mcp-authz-harness matrix` and keeps trimmed reports in fixtures/releases/;\n\
+         `UPDATE_DOCS=1 cargo test --test docs` renders this file. -->\n\n\
+         The same checks on one Keycloak (one boot) with the baseline realm, one release per\n\
+         column; each release after the first has the realm under a name of its own, its own MCP\n\
+         server instance and its own resource server (the harness's Nextcloud stand-in). The\n\
+         colon-to-dot scope rename landed in 0.68.4; the fix that makes `tools/call` enforce\n\
+         scopes in 0.148.0.\n\n",
     );
     for r in &releases {
         let c = &r["components"];
