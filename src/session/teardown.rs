@@ -126,11 +126,18 @@ async fn clean_realm(session: &Session, report: &mut TeardownReport) {
 }
 
 /// A joined session ends here, once its own subjects are stopped: it deletes the realm it
-/// imported, and leaves the shared processes and the run dir to the session that owns the
+/// imported (unless the run booted Keycloak, in memory), and leaves the shared processes and the run dir to the session that owns the
 /// stack (which measures `processes_left` and `dirs_left` for the whole run).
 async fn release_shared(session: &Session, report: &mut TeardownReport) {
     let realm = &session.realm;
     if !realm.imported_by_us() {
+        return;
+    }
+    // Deleting a realm takes Keycloak seconds; a Keycloak this run booted keeps its realms
+    // in memory only (`--db=dev-mem`), so the realm ends with it when the owning session
+    // stops it.
+    if session.stack.keycloak.fresh {
+        tracing::debug!(realm = realm.name, "ends with the in-memory Keycloak");
         return;
     }
     if let Err(e) = session.admin.delete_realm(&realm.name).await {
@@ -168,7 +175,7 @@ async fn delete_admin_clients(session: &Session, report: &mut TeardownReport) {
 /// and stops right after, so there nothing is deleted: the variants end with it.
 async fn delete_variants(session: &Session, report: &mut TeardownReport) {
     let variants: Vec<_> = session.variants.lock().await.drain(..).collect();
-    if session.owns_stack && session.stack.keycloak.fresh {
+    if session.stack.keycloak.fresh {
         tracing::debug!(
             count = variants.len(),
             "realm variants end with the in-memory Keycloak"
