@@ -18,6 +18,7 @@ import glob
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -66,11 +67,12 @@ def one_run(index, extra):
         except subprocess.TimeoutExpired:
             status = "no exit after %ss" % RUN_TIMEOUT_S
     wall = round(time.monotonic() - started, 1)
-    failures, teardown, summary, run_id = [], {}, {}, None
+    failures, teardown, summary, run_id, components = [], {}, {}, None, {}
     try:
         with open(os.path.join(report_dir, "report.json")) as f:
             report = json.load(f)
         summary, teardown, run_id = report["summary"], report["teardown"], report["run_id"]
+        components = report["components"]
         failures = [
             {"id": c["id"], "status": c["status"], "message": c.get("detail", "")[:300]}
             for c in report["checks"]
@@ -85,6 +87,10 @@ def one_run(index, extra):
         "run_dirs": run_dirs(run_id or "*"),
         "teardown": {k: v for k, v in teardown.items() if k != "clients_deleted"},
     }
+    if status == 0 and not failures:
+        # Kept only when the run failed, for its evidence.
+        shutil.rmtree(report_dir, ignore_errors=True)
+        report_dir = None
     print(
         f"run {index}: exit {status}, {wall}s, {summary}, {len(failures)} failure(s), "
         f"{len(leftovers['processes'])} processes and {len(leftovers['run_dirs'])} run dirs left",
@@ -98,6 +104,7 @@ def one_run(index, extra):
         "failures": failures,
         "leftovers": leftovers,
         "report_dir": report_dir,
+        "components": components,
     }
 
 
@@ -186,8 +193,9 @@ def main():
         }
         for i in range(1, args.runs + 1):
             record["runs"].append(one_run(i, args.run_flags))
-        with open(os.path.join(record["runs"][0]["report_dir"], "report.json")) as f:
-            record["components"] = json.load(f)["components"]
+        record["components"] = record["runs"][0].pop("components")
+        for run in record["runs"][1:]:
+            run.pop("components")
         name = "soak-" + record["date"].replace(":", "").replace("-", "") + ".json"
         with open(os.path.join(RESULTS, name), "w") as f:
             json.dump(record, f, indent=2)

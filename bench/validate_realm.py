@@ -62,6 +62,8 @@ def one_pair(realm, index):
         run_phases, run_summary, components = phases(os.path.join(run_dir, "report.json"))
         diff_phases, _, _ = phases(os.path.join(diff_dir, "baseline", "report.json"))
         print(f"pair {index}: run {run_s}s, live diff {diff_s}s, ratio {diff_s / run_s:.2f}")
+        for log in (run_log, diff_log):
+            os.remove(log)
         return {
             "run": {"wall_s": run_s, "phases": run_phases, "summary": run_summary},
             "live_diff": {"wall_s": diff_s, "exit": diff_status, "phases": diff_phases},
