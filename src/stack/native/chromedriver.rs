@@ -41,7 +41,11 @@ pub async fn start(run: &RunContext, progress: &Progress) -> anyhow::Result<Chro
     let chromium = which("chromium").context("chromium is not on PATH")?;
     let port = crate::stack::ports::free_port()?;
     let mut cmd = Command::new(&driver);
-    cmd.arg(format!("--port={port}")).current_dir(&run.dir);
+    // Chromium's own temp dirs (org.chromium.Chromium.*) go into the run dir, which
+    // teardown removes: in /tmp they outlived a Chromium that was killed.
+    cmd.arg(format!("--port={port}"))
+        .current_dir(&run.dir)
+        .env("TMPDIR", run.subdir("tmp")?);
     let mut process =
         ManagedProcess::spawn("chromedriver", &run.id, cmd, &run.path("chromedriver.log"))?;
     let url = format!("http://127.0.0.1:{port}");

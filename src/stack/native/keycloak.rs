@@ -110,7 +110,8 @@ pub async fn start(
         .current_dir(&home)
         .env("JAVA_HOME", &java.home)
         .env("KC_BOOTSTRAP_ADMIN_USERNAME", ADMIN_USER)
-        .env("KC_BOOTSTRAP_ADMIN_PASSWORD", admin_password.expose());
+        .env("KC_BOOTSTRAP_ADMIN_PASSWORD", admin_password.expose())
+        .env("JAVA_OPTS_APPEND", java_opts_append(&run.subdir("tmp")?));
     let log = run.path("keycloak.log");
     let mut process = ManagedProcess::spawn(crate::stack::KEYCLOAK_PROCESS, &run.id, cmd, &log)?;
     let base_url = format!("http://127.0.0.1:{http_port}");
@@ -280,6 +281,15 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The JVM's temp dir (Vert.x's `vertx-cache`, among others) in the run dir, which
+/// teardown removes, after what the user's `JAVA_OPTS_APPEND` already says.
+fn java_opts_append(tmp: &std::path::Path) -> String {
+    let user = std::env::var("JAVA_OPTS_APPEND").unwrap_or_default();
+    format!("{user} -Djava.io.tmpdir={}", tmp.display())
+        .trim_start()
+        .to_owned()
 }
 
 #[cfg(test)]
