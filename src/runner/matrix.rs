@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::orchestrate::{self, Finished, Results, StartError};
-use super::{Interrupt, run_checks, session_expectations};
+use super::Interrupt;
+use super::orchestrate::{self, Finished, StartError};
 use crate::checks::{Check, needs_of};
 use crate::config::StackArgs;
 use crate::keycloak::realm::RealmFile;
@@ -223,47 +223,23 @@ async fn bring_up(
     }
 }
 
-/// Runs the checks on every session (all at once, or one session after another); on a
-/// signal the unfinished ones become skips saying so. Returns each session's results
-/// and expectation problems.
+/// Runs the checks on every cell's session (all at once, or one after another), each
+/// line of progress labelled with its release.
 async fn run_cells(
     sessions: &[Arc<Session>],
     opts: &MatrixOptions,
     interrupt: &Interrupt,
-) -> (Vec<Results>, Vec<Vec<String>>, Option<&'static str>) {
-    let expectations: Vec<_> = sessions.iter().map(|s| session_expectations(s)).collect();
-    let results: Vec<Results> = sessions.iter().map(|_| Results::default()).collect();
+) -> orchestrate::EachResults {
     let labels: Vec<String> = (opts.mcp_server_versions.iter())
         .map(|r| format!("[{r}] "))
         .collect();
-    let one = |i: usize| {
-        run_checks(
-            &sessions[i],
-            &opts.checks,
-            &expectations[i],
-            opts.jobs,
-            opts.check_timeout,
-            &results[i],
-            &labels[i],
-        )
+    let plan = orchestrate::OnEach {
+        checks: &opts.checks,
+        jobs: opts.jobs,
+        timeout: opts.check_timeout,
+        sequential: opts.sequential,
     };
-    let work = async {
-        if opts.sequential {
-            for i in 0..sessions.len() {
-                one(i).await;
-            }
-        } else {
-            futures::future::join_all((0..sessions.len()).map(one)).await;
-        }
-    };
-    let interrupted = orchestrate::run_cancellable(&sessions[0].progress, interrupt, work).await;
-    if let Some(sig) = interrupted {
-        for results in &results {
-            orchestrate::mark_unfinished(&opts.checks, results, sig);
-        }
-    }
-    let problems = expectations.into_iter().map(|e| e.problems).collect();
-    (results, problems, interrupted)
+    orchestrate::run_on_each(sessions, &labels, &plan, interrupt).await
 }
 
 #[cfg(test)]

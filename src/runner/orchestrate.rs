@@ -219,3 +219,60 @@ pub fn concurrently(
         })
     }
 }
+
+/// How the same checks run on several sessions sharing one stack.
+pub struct OnEach<'a> {
+    pub checks: &'a [Check],
+    pub jobs: usize,
+    pub timeout: Duration,
+    /// One session after another instead of all at once.
+    pub sequential: bool,
+}
+
+/// What [`run_on_each`] returns per session (results, expectation problems) and the
+/// signal that stopped it, if one did.
+pub type EachResults = (Vec<Results>, Vec<Vec<String>>, Option<&'static str>);
+
+/// Runs `plan.checks` on every session, each line of progress prefixed with its label;
+/// on a signal the unfinished ones become skips saying so. The live diff of
+/// `validate-realm` and `matrix` both run this way.
+pub async fn run_on_each(
+    sessions: &[Arc<Session>],
+    labels: &[String],
+    plan: &OnEach<'_>,
+    interrupt: &Interrupt,
+) -> EachResults {
+    let expectations: Vec<_> = sessions
+        .iter()
+        .map(|s| super::session_expectations(s))
+        .collect();
+    let results: Vec<Results> = sessions.iter().map(|_| Results::default()).collect();
+    let one = |i: usize| {
+        super::run_checks(
+            &sessions[i],
+            plan.checks,
+            &expectations[i],
+            plan.jobs,
+            plan.timeout,
+            &results[i],
+            &labels[i],
+        )
+    };
+    let work = async {
+        if plan.sequential {
+            for i in 0..sessions.len() {
+                one(i).await;
+            }
+        } else {
+            futures::future::join_all((0..sessions.len()).map(one)).await;
+        }
+    };
+    let interrupted = run_cancellable(&sessions[0].progress, interrupt, work).await;
+    if let Some(sig) = interrupted {
+        for results in &results {
+            mark_unfinished(plan.checks, results, sig);
+        }
+    }
+    let problems = expectations.into_iter().map(|e| e.problems).collect();
+    (results, problems, interrupted)
+}

@@ -16,8 +16,8 @@ use crate::keycloak::realm::{RealmFile, renamed};
 use crate::mcp::scope_map::Derived;
 use crate::progress::Progress;
 use crate::report::Report;
-use crate::runner::orchestrate::{self, Finished, Results};
-use crate::runner::{self, Interrupt};
+use crate::runner::Interrupt;
+use crate::runner::orchestrate::{self, Finished};
 use crate::session::{Joining, Session, SessionOptions};
 use crate::stack::Backend;
 
@@ -94,14 +94,26 @@ pub async fn run(
     let up = bring_up(opts, realms, &dirs, &progress, &interrupt).await;
     let [base, changed] = up.inspect_err(|_| progress.finish())?;
     let sessions = [base.clone(), changed.clone()];
-    let (results, problems, interrupted) = run_both(&sessions, opts, &interrupt).await;
+    let labels = ["[baseline] ".to_owned(), "[changed] ".to_owned()];
+    let plan = orchestrate::OnEach {
+        checks: &opts.checks,
+        jobs: opts.jobs,
+        timeout: opts.check_timeout,
+        sequential: false,
+    };
+    let (results, problems, interrupted) =
+        orchestrate::run_on_each(&sessions, &labels, &plan, &interrupt).await;
     let failed = results.iter().any(|r| {
         r.lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .any(|r| r.status.fails_run())
     });
-    let [base_problems, changed_problems] = problems;
+    let mut problems = problems.into_iter();
+    let (base_problems, changed_problems) = (
+        problems.next().unwrap_or_default(),
+        problems.next().unwrap_or_default(),
+    );
     // The joined session first: the other one stops Keycloak.
     let changed_end = orchestrate::finish(
         &changed,
@@ -199,37 +211,6 @@ fn describe(checks: &[Check]) -> String {
         }
     }
     parts.join(",")
-}
-
-/// Runs the checks on both sessions at once; on a signal, the unfinished ones become
-/// skips saying so. Returns each side's results and expectation problems.
-async fn run_both(
-    sessions: &[Arc<Session>; 2],
-    opts: &LiveOptions,
-    interrupt: &Interrupt,
-) -> ([Results; 2], [Vec<String>; 2], Option<&'static str>) {
-    let expectations = sessions.each_ref().map(|s| runner::session_expectations(s));
-    let results = [Results::default(), Results::default()];
-    let run = |i: usize, label| {
-        runner::run_checks(
-            &sessions[i],
-            &opts.checks,
-            &expectations[i],
-            opts.jobs,
-            opts.check_timeout,
-            &results[i],
-            label,
-        )
-    };
-    let both = futures::future::join(run(0, "[baseline] "), run(1, "[changed] "));
-    let interrupted = orchestrate::run_cancellable(&sessions[0].progress, interrupt, both).await;
-    if let Some(sig) = interrupted {
-        for results in &results {
-            orchestrate::mark_unfinished(&opts.checks, results, sig);
-        }
-    }
-    let problems = expectations.map(|e| e.problems);
-    (results, problems, interrupted)
 }
 
 /// What fails the diff besides regressions, each line prefixed with the side: teardown
