@@ -1,0 +1,45 @@
+//! Which images the containers backend runs: the official ones by default, each a flag and
+//! an environment variable; `images build` makes local equivalents under
+//! `mcp-authz-harness/`, with the same paths, entrypoints and configuration surface.
+
+/// The official Keycloak image (tag: the Keycloak version).
+pub const KEYCLOAK_OFFICIAL: &str = "quay.io/keycloak/keycloak";
+/// The reference MCP server's image (tag: the release).
+pub const MCP_SERVER_OFFICIAL: &str = "ghcr.io/cbcoutinho/nextcloud-mcp-server";
+/// The official Nextcloud image, for `docker-compose.yml` (the harness runs the stand-in).
+pub const NEXTCLOUD_OFFICIAL: &str = "nextcloud";
+
+/// Local equivalents built by `images build`.
+pub const LOCAL_BASE: &str = "mcp-authz-harness/debian:bookworm";
+pub const KEYCLOAK_LOCAL: &str = "mcp-authz-harness/keycloak";
+pub const MCP_SERVER_LOCAL: &str = "mcp-authz-harness/nextcloud-mcp-server";
+pub const STAND_IN_LOCAL: &str = "mcp-authz-harness/nextcloud-stand-in";
+
+/// Where the Keycloak images prepared with `kc.sh build` go, one tag per base image and
+/// build-option set (never under the official image's name).
+pub const KEYCLOAK_BUILT: &str = "mcp-authz-harness/keycloak-built";
+
+/// `repository:tag`: `image` as given when it names a tag, else tagged with `version`.
+pub fn reference(image: &str, version: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if last.contains(':') || image.contains('@') {
+        image.to_owned()
+    } else {
+        format!("{image}:{version}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_without_a_tag_is_tagged_with_the_version() {
+        assert_eq!(
+            reference(KEYCLOAK_OFFICIAL, "26.7.3"),
+            "quay.io/keycloak/keycloak:26.7.3"
+        );
+        assert_eq!(reference("localhost:5000/kc", "1"), "localhost:5000/kc:1");
+        assert_eq!(reference("kc:mine", "1"), "kc:mine");
+    }
+}
