@@ -12,7 +12,8 @@ use crate::nextcloud::UidMapping;
 use crate::secret::{Secret, SecretKind};
 use crate::session::SessionOptions;
 use crate::stack::{
-    Backend, BuildOptions, ExternalStack, KeycloakOptions, McpServerOptions, Need, StackConfig,
+    Backend, BuildOptions, ContainerImages, ExternalStack, KeycloakOptions, McpServerOptions, Need,
+    StackConfig,
 };
 
 /// The Keycloak version used when none is given.
@@ -64,7 +65,7 @@ pub struct StackArgs {
     )]
     pub backend: Backend,
 
-    /// Keycloak version (native backend).
+    /// Keycloak version (native and containers backends; the containers backend's image tag).
     #[arg(long, env = "KEYCLOAK_VERSION", default_value = DEFAULT_KEYCLOAK_VERSION, value_parser = version_arg)]
     pub keycloak_version: String,
 
@@ -80,9 +81,20 @@ pub struct StackArgs {
     #[arg(long, env = "MCP_AUTHZ_HARNESS_REALM")]
     pub realm: Option<PathBuf>,
 
-    /// `nextcloud-mcp-server` release from PyPI (native backend).
+    /// `nextcloud-mcp-server` release (native backend: from PyPI; containers backend: the
+    /// image tag).
     #[arg(long, env = "MCP_SERVER_VERSION", default_value = DEFAULT_MCP_SERVER_VERSION, value_parser = version_arg)]
     pub mcp_server_version: String,
+
+    /// Containers backend: Keycloak's image, tagged with --keycloak-version unless it names
+    /// a tag (`images build` makes mcp-authz-harness/keycloak).
+    #[arg(long, env = "MCP_AUTHZ_HARNESS_KEYCLOAK_IMAGE", default_value = crate::stack::containers::images::KEYCLOAK_OFFICIAL)]
+    pub keycloak_image: String,
+
+    /// Containers backend: the MCP server's image, tagged with --mcp-server-version unless
+    /// it names a tag (`images build` makes mcp-authz-harness/nextcloud-mcp-server).
+    #[arg(long, env = "MCP_AUTHZ_HARNESS_MCP_SERVER_IMAGE", default_value = crate::stack::containers::images::MCP_SERVER_OFFICIAL)]
+    pub mcp_server_image: String,
 
     /// External backend: the MCP server's base URL (e.g. http://127.0.0.1:8000).
     #[arg(long, env = "MCP_URL", value_parser = http_url_arg)]
@@ -231,11 +243,6 @@ impl StackArgs {
 
     /// The session to bring up for checks needing `needs`.
     pub fn session_options(&self, needs: Vec<Need>) -> anyhow::Result<SessionOptions> {
-        anyhow::ensure!(
-            self.backend != Backend::Containers,
-            "--backend containers is not available yet in this version of mcp-authz-harness; \
-             use --backend native (the default) or --backend external"
-        );
         let stack = StackConfig {
             backend: self.backend,
             keycloak: self.keycloak_options(BuildOptions::default()),
@@ -243,6 +250,10 @@ impl StackArgs {
             needs,
             mcp_server: McpServerOptions::new(&self.mcp_server_version),
             stand_in_leniency: Default::default(),
+            images: ContainerImages {
+                keycloak: self.keycloak_image.clone(),
+                mcp_server: self.mcp_server_image.clone(),
+            },
         };
         let redirect_uri = self.redirect_uri()?;
         if let Some(uri) = &redirect_uri {

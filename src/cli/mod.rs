@@ -194,10 +194,15 @@ pub fn main() -> ExitCode {
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default: `info`, except the MCP client
-/// library's per-session lines (several per MCP check, hundreds per run) at `warn`.
+/// library's per-session lines (several per MCP check, hundreds per run) at `warn`, and
+/// testcontainers' removal-on-drop, which fails for every container the engine already
+/// removed (`AutoRemove`): teardown counts the run's containers left itself.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "info,rmcp=warn,testcontainers::core::containers::async_container=off",
+        )
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -35,6 +35,7 @@ use crate::secret::Secret;
 use process::ManagedProcess;
 use run::RunContext;
 
+pub use containers::ContainerImages;
 pub use instances::{Instance, InstanceSettings, McpInstances};
 pub use native::keycloak::{BuildOptions, KeycloakOptions};
 pub use native::mcp_server::McpServerOptions;
@@ -60,8 +61,8 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The backends this build can run (`containers` refuses for now).
-    pub const AVAILABLE: [Backend; 2] = [Backend::Native, Backend::External];
+    /// The backends this build can run.
+    pub const AVAILABLE: [Backend; 3] = [Backend::Native, Backend::Containers, Backend::External];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -113,6 +114,8 @@ pub struct StackConfig {
     pub mcp_server: McpServerOptions,
     /// Deliberate defects of the stand-in (the mutation self-test; none otherwise).
     pub stand_in_leniency: Leniency,
+    /// The images the containers backend runs.
+    pub images: containers::ContainerImages,
 }
 
 impl StackConfig {
@@ -207,7 +210,7 @@ impl Stack {
         let result = match cfg.backend {
             Backend::Native => native::up(run, cfg, progress).await,
             Backend::External => external::up(run, cfg, progress).await,
-            Backend::Containers => containers::up(cfg).await,
+            Backend::Containers => containers::up(run, cfg, progress).await,
         };
         result.map_err(StackError::new)
     }
@@ -259,7 +262,7 @@ impl Stack {
         match self.backend {
             Backend::Native => native::start_subjects(self, &wiring).await,
             Backend::External => external::start_subjects(self, &wiring).await,
-            Backend::Containers => {}
+            Backend::Containers => containers::start_subjects(self, &wiring).await,
         }
     }
 

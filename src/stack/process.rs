@@ -1,5 +1,6 @@
-//! Child processes of a run: each in its own process group, carrying the run marker,
-//! logging to a file in the run directory, stopped as a group.
+//! Processes of a run: each a child in its own process group, or a container's main
+//! process; each carrying the run marker, logging to a file in the run directory, stopped
+//! as a group (a container: by the engine, then removed).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -11,15 +12,20 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
 use super::RUN_MARKER_VAR;
+use super::containers::container::ManagedContainer;
 
-/// A running child process (and its process group) that the run owns.
+/// A running process that the run owns: a child (and its process group), or a container.
 pub struct ManagedProcess {
     name: String,
-    child: Child,
-    pgid: Pid,
+    runs: Runs,
     log_path: PathBuf,
     argv: Vec<String>,
     stopped: bool,
+}
+
+enum Runs {
+    Child { child: Child, pgid: Pid },
+    Container(Box<ManagedContainer>),
 }
 
 impl ManagedProcess {
@@ -56,20 +62,51 @@ impl ManagedProcess {
         tracing::debug!(name, pid, "started {}", argv.join(" "));
         Ok(Self {
             name: name.to_owned(),
-            child,
-            pgid: Pid::from_raw(pid as i32),
+            runs: Runs::Child {
+                child,
+                pgid: Pid::from_raw(pid as i32),
+            },
             log_path: log_path.to_owned(),
             argv,
             stopped: false,
         })
     }
 
+    /// A started container as `name`, logging to `log_path`; `argv` is what the report
+    /// shows of how it was started.
+    pub fn container(
+        name: &str,
+        container: ManagedContainer,
+        log_path: &Path,
+        argv: Vec<String>,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            runs: Runs::Container(Box::new(container)),
+            log_path: log_path.to_owned(),
+            argv,
+            stopped: false,
+        }
+    }
+
+    /// The container it is, if it is one.
+    pub fn as_container(&self) -> Option<&ManagedContainer> {
+        match &self.runs {
+            Runs::Container(c) => Some(c),
+            Runs::Child { .. } => None,
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// Its pid (a container: its main process's pid on the host, 0 when unknown).
     pub fn pid(&self) -> i32 {
-        self.pgid.as_raw()
+        match &self.runs {
+            Runs::Child { pgid, .. } => pgid.as_raw(),
+            Runs::Container(c) => c.pid,
+        }
     }
 
     pub fn argv(&self) -> &[String] {
@@ -82,7 +119,10 @@ impl ManagedProcess {
 
     /// `Some(status)` once the process has exited.
     pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
+        match &mut self.runs {
+            Runs::Child { child, .. } => child.try_wait().ok().flatten(),
+            Runs::Container(c) => c.exit_code().map(container_exit_status),
+        }
     }
 
     /// What happened to a process that should be serving, if anything: it exited (how),
@@ -98,7 +138,7 @@ impl ManagedProcess {
                 describe_exit(status)
             ));
         }
-        let stopped: Vec<String> = group_members(self.pgid.as_raw())
+        let stopped: Vec<String> = group_members(self.pid())
             .into_iter()
             .filter(|m| m.state == 'T' || m.state == 't')
             .map(|m| format!("{} ({})", m.pid, m.comm))
@@ -127,37 +167,52 @@ impl ManagedProcess {
             return;
         }
         self.stopped = true;
-        let _ = killpg(self.pgid, Signal::SIGTERM);
         let started = Instant::now();
-        let stopped = self.wait_group_empty(grace).await;
+        let (child, pgid) = match &mut self.runs {
+            Runs::Container(c) => return c.stop(grace).await,
+            Runs::Child { child, pgid } => (child, *pgid),
+        };
+        let _ = killpg(pgid, Signal::SIGTERM);
+        let stopped = wait_group_empty(child, pgid, grace).await;
         tracing::debug!(name = self.name, elapsed = ?started.elapsed(), stopped, "SIGTERM");
         if !stopped {
             tracing::debug!(name = self.name, "did not stop within {grace:?}; SIGKILL");
-            let _ = killpg(self.pgid, Signal::SIGKILL);
-            self.wait_group_empty(Duration::from_secs(2)).await;
-        }
-    }
-
-    async fn wait_group_empty(&mut self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        loop {
-            let _ = self.child.try_wait(); // reap, so the group can become empty
-            if killpg(self.pgid, None).is_err() {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = killpg(pgid, Signal::SIGKILL);
+            wait_group_empty(child, pgid, Duration::from_secs(2)).await;
         }
     }
 }
 
+async fn wait_group_empty(child: &mut Child, pgid: Pid, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        let _ = child.try_wait(); // reap, so the group can become empty
+        if killpg(pgid, None).is_err() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A container's exit code as a process status: the engine reports a main process killed
+/// by signal N as 128+N.
+fn container_exit_status(code: i64) -> std::process::ExitStatus {
+    use std::os::unix::process::ExitStatusExt;
+    match code {
+        129..=191 => std::process::ExitStatus::from_raw((code - 128) as i32),
+        _ => std::process::ExitStatus::from_raw(((code & 0xff) as i32) << 8),
+    }
+}
+
 impl Drop for ManagedProcess {
-    /// The safety net: whatever happened, the group does not outlive its handle.
+    /// The safety net: whatever happened, the group does not outlive its handle (a
+    /// container's handle removes it as it goes).
     fn drop(&mut self) {
-        if !self.stopped {
-            let _ = killpg(self.pgid, Signal::SIGKILL);
+        if let (false, Runs::Child { pgid, .. }) = (self.stopped, &self.runs) {
+            let _ = killpg(*pgid, Signal::SIGKILL);
         }
     }
 }

@@ -1,14 +1,108 @@
-//! The containers backend (Keycloak, Nextcloud, the MCP server and a browser as images).
-//! It arrives with a later issue; until then it refuses with one clear line.
+//! The containers backend: Keycloak and the MCP server as containers through a Docker
+//! engine (testcontainers), the browser through the local ChromeDriver, the resource
+//! server the harness's Nextcloud stand-in.
+//!
+//! Every container joins the host network, so every URL is 127.0.0.1 with a port the
+//! harness chose, the same for the browser and the servers. The stand-in runs inside the
+//! harness as in the native backend: the RS checks read its request log.
 
+pub mod container;
 pub mod engine;
 pub mod images;
+mod keycloak;
+pub mod mcp_server;
 
-use super::{Stack, StackConfig};
+use std::sync::Arc;
 
-pub async fn up(_cfg: &StackConfig) -> anyhow::Result<Stack> {
-    anyhow::bail!(
-        "--backend containers is not available yet in this version of mcp-authz-harness; \
-         use --backend native (the default) or --backend external"
-    )
+use super::run::RunContext;
+use super::{KeycloakEndpoint, Need, Stack, StackConfig, SubjectWiring, native};
+use crate::progress::Progress;
+use engine::Engine;
+
+/// The images the containers backend runs: repositories, tagged with the versions asked
+/// for (or full references with a tag).
+#[derive(Clone, Debug)]
+pub struct ContainerImages {
+    pub keycloak: String,
+    pub mcp_server: String,
+}
+
+impl Default for ContainerImages {
+    fn default() -> Self {
+        Self {
+            keycloak: images::KEYCLOAK_OFFICIAL.into(),
+            mcp_server: images::MCP_SERVER_OFFICIAL.into(),
+        }
+    }
+}
+
+/// The engine, Keycloak's container and meanwhile ChromeDriver.
+pub async fn up(
+    run: Arc<RunContext>,
+    cfg: &StackConfig,
+    progress: Arc<Progress>,
+) -> anyhow::Result<Stack> {
+    let engine = Engine::connect().await?;
+    let browser = cfg
+        .needs(Need::Browser)
+        .then(|| native::browser(&run, &progress));
+    let (kc, browser) = tokio::join!(keycloak::start(&engine, &run, cfg, &progress), async {
+        match browser {
+            Some(b) => Some(b.await),
+            None => None,
+        }
+    });
+    let kc = kc?;
+    let components = vec![
+        ("keycloak".to_owned(), cfg.keycloak.version.clone()),
+        ("java".to_owned(), kc.java.clone()),
+        (
+            "docker-engine".to_owned(),
+            format!("{} (API {})", engine.version, engine.api_version),
+        ),
+        (
+            "keycloak-image".to_owned(),
+            format!("{} {} (run as {})", kc.image, kc.image_id, kc.built),
+        ),
+    ];
+    let endpoint = KeycloakEndpoint {
+        base_url: kc.base_url.clone(),
+        admin_user: native::keycloak::ADMIN_USER.to_owned(),
+        admin_password: kc.admin_password.clone(),
+        version: cfg.keycloak.version.clone(),
+        fresh: true,
+        boot_time: Some(kc.boot_time),
+    };
+    let mut stack = Stack::new(
+        (run, progress, cfg),
+        endpoint,
+        components,
+        kc.argv.clone(),
+        vec![kc.process],
+    );
+    if let Some(browser) = browser {
+        native::adopt_browser(&mut stack, browser?).await;
+    }
+    Ok(stack)
+}
+
+/// The stand-in, then the MCP server as a container of the configured image, pointed at
+/// them and the realm.
+pub(super) async fn start_subjects(stack: &mut Stack, wiring: &SubjectWiring) {
+    let image = images::reference(
+        &stack.config.images.mcp_server,
+        &stack.config.mcp_server.version,
+    );
+    if stack.config.needs(Need::McpServer) {
+        let id = match Engine::connect().await {
+            Ok(engine) => engine.image_id(&image).await.ok().flatten(),
+            Err(_) => None,
+        };
+        let id = id.unwrap_or_else(|| "not on the engine".into());
+        stack
+            .components
+            .push(("mcp-server-image".into(), format!("{image} {id}")));
+    }
+    stack.config.mcp_server.image = Some(image);
+    native::start_subjects(stack, wiring).await;
 }

@@ -75,7 +75,7 @@ pub struct NativeKeycloak {
     pub boot_time: Duration,
 }
 
-const ADMIN_USER: &str = "harness-admin";
+pub(crate) const ADMIN_USER: &str = "harness-admin";
 
 /// Resolves the distribution, prepares the build, boots, and waits until the master
 /// realm's discovery answers and an admin token can be obtained.
@@ -146,7 +146,11 @@ pub async fn start(
 
 /// Ready means: discovery of the master realm answers 200, and the bootstrap admin can
 /// get a token (`/health/ready` says UP before the admin exists).
-fn readiness<'a>(http: &'a Http, base: &'a str, password: &'a Secret) -> Vec<Condition<'a>> {
+pub(crate) fn readiness<'a>(
+    http: &'a Http,
+    base: &'a str,
+    password: &'a Secret,
+) -> Vec<Condition<'a>> {
     let discovery = format!("{base}/realms/master/.well-known/openid-configuration");
     vec![
         Condition::http_ok(http, "the master realm's discovery", discovery),

@@ -16,6 +16,7 @@ use super::distribution::{cache_root, lock};
 use crate::http::Http;
 use crate::progress::Progress;
 use crate::secret::Secret;
+use crate::stack::containers;
 use crate::stack::mcp_profiles::{LaunchProfile, OAuthMode, profile_for};
 use crate::stack::process::ManagedProcess;
 use crate::stack::run::RunContext;
@@ -35,6 +36,9 @@ pub struct McpServerOptions {
     /// Variables set over the harness's configuration of the stack's own server (a
     /// mutant of the self-test; empty otherwise).
     pub extra_env: Vec<(String, String)>,
+    /// The image to run it from (`repository:tag`, the containers backend); a venv when
+    /// `None`.
+    pub image: Option<String>,
 }
 
 impl McpServerOptions {
@@ -45,6 +49,7 @@ impl McpServerOptions {
             install_timeout: Duration::from_secs(900),
             boot_timeout: Duration::from_secs(120),
             extra_env: Vec::new(),
+            image: None,
         }
     }
 }
@@ -136,15 +141,10 @@ pub async fn start(
         process: None,
     };
     let profile = profile_for(&opts.version).map_err(fail)?;
-    let venv = ensure_venv(run, opts, profile, progress)
+    let log = run.path(format!("{}.log", wiring.instance));
+    let (prepared, mut process, oidc_scopes) = launch(run, opts, profile, wiring, &log, progress)
         .await
         .map_err(fail)?;
-    let oidc_scopes =
-        default_oidc_scopes(&venv, profile).unwrap_or_else(|| "openid profile email".to_owned());
-    let prepared = prepare(run, &venv, profile, wiring, &oidc_scopes).map_err(fail)?;
-    let log = run.path(format!("{}.log", wiring.instance));
-    let mut process =
-        ManagedProcess::spawn(&wiring.instance, &run.id, prepared.command, &log).map_err(fail)?;
     let argv = process.argv().to_vec();
     let booting = Instant::now();
     let http = Http::new(Duration::from_secs(5));
@@ -170,6 +170,12 @@ pub async fn start(
             process: Some(process),
         });
     }
+    let oidc_scopes = match oidc_scopes {
+        Some(s) => s,
+        None => containers::mcp_server::default_oidc_scopes(&process, profile)
+            .await
+            .unwrap_or_else(|| FALLBACK_SCOPES.to_owned()),
+    };
     Ok(NativeMcpServer {
         process,
         version: opts.version.clone(),
@@ -184,8 +190,36 @@ pub async fn start(
     })
 }
 
+/// What a deployment asks for when the release's own default cannot be read.
+const FALLBACK_SCOPES: &str = "openid profile email";
+
+/// The process (a child from the venv, or a container of the image) and what it was
+/// given; the scopes it asks for, when known before it starts (read from the venv).
+async fn launch(
+    run: &RunContext,
+    opts: &McpServerOptions,
+    profile: &'static LaunchProfile,
+    wiring: &McpServerWiring,
+    log: &Path,
+    progress: &Progress,
+) -> anyhow::Result<(Prepared, ManagedProcess, Option<String>)> {
+    if let Some(image) = &opts.image {
+        // The image's own default applies; it is read from the image once it runs.
+        let (command, prepared) = prepare(run, Path::new(PACKAGE), profile, wiring, None)?;
+        let process =
+            containers::mcp_server::launch(run, image, &wiring.instance, &command, log).await?;
+        return Ok((prepared, process, None));
+    }
+    let venv = ensure_venv(run, opts, profile, progress).await?;
+    let oidc_scopes =
+        default_oidc_scopes(&venv, profile).unwrap_or_else(|| FALLBACK_SCOPES.to_owned());
+    let program = venv.join("bin").join(PACKAGE);
+    let (command, prepared) = prepare(run, &program, profile, wiring, Some(&oidc_scopes))?;
+    let process = ManagedProcess::spawn(&wiring.instance, &run.id, command, log)?;
+    Ok((prepared, process, Some(oidc_scopes)))
+}
+
 struct Prepared {
-    command: Command,
     base_url: String,
     fernet_key: Secret,
     db_path: PathBuf,
@@ -197,11 +231,11 @@ struct Prepared {
 /// (`LOG_LEVEL=debug` in the harness's environment would stop it).
 fn prepare(
     run: &RunContext,
-    venv: &Path,
+    program: &Path,
     profile: &LaunchProfile,
     wiring: &McpServerWiring,
-    oidc_scopes: &str,
-) -> anyhow::Result<Prepared> {
+    oidc_scopes: Option<&str>,
+) -> anyhow::Result<(Command, Prepared)> {
     let port = match wiring.port {
         Some(p) => p,
         None => crate::stack::ports::free_port()?,
@@ -216,7 +250,7 @@ fn prepare(
         .fernet_key
         .clone()
         .unwrap_or_else(crate::storage::cipher::new_key);
-    let mut cmd = Command::new(venv.join("bin").join(PACKAGE));
+    let mut cmd = Command::new(program);
     cmd.args(profile.args(port)).current_dir(&cwd).env_clear();
     for var in [
         "PATH",
@@ -234,7 +268,6 @@ fn prepare(
         ("TMPDIR", tmp.display().to_string()),
         ("NEXTCLOUD_HOST", wiring.nextcloud_host.clone()),
         ("NEXTCLOUD_MCP_SERVER_URL", base_url.clone()),
-        ("NEXTCLOUD_OIDC_SCOPES", oidc_scopes.to_owned()),
         (profile.client_id_var, wiring.client_id.clone()),
         (
             profile.client_secret_var,
@@ -253,6 +286,9 @@ fn prepare(
             profile.allowed_mcp_clients(&wiring.allowed_client_id, &wiring.allowed_redirect_uri),
         ),
     ];
+    if let Some(scopes) = oidc_scopes {
+        env.push(("NEXTCLOUD_OIDC_SCOPES", scopes.to_owned()));
+    }
     if let Some(var) = profile.discovery_var {
         env.push((var, wiring.discovery_url.clone()));
     }
@@ -264,13 +300,15 @@ fn prepare(
     for var in &wiring.unset_env {
         cmd.env_remove(var);
     }
-    Ok(Prepared {
-        command: cmd,
-        base_url,
-        fernet_key,
-        db_path,
-        tmp_dir: tmp,
-    })
+    Ok((
+        cmd,
+        Prepared {
+            base_url,
+            fernet_key,
+            db_path,
+            tmp_dir: tmp,
+        },
+    ))
 }
 
 /// Where installing a release logs, for this run.
@@ -415,7 +453,7 @@ pub fn default_oidc_scopes(venv: &Path, profile: &LaunchProfile) -> Option<Strin
     scopes_default_in(&std::fs::read_to_string(source).ok()?)
 }
 
-fn scopes_default_in(source: &str) -> Option<String> {
+pub(crate) fn scopes_default_in(source: &str) -> Option<String> {
     let re = regex::Regex::new(r#"envvar="NEXTCLOUD_OIDC_SCOPES",\s*default="([^"]*)""#)
         .expect("static regex");
     re.captures(source).map(|c| c[1].to_owned())

@@ -69,7 +69,7 @@ pub async fn up(
 
 /// ChromeDriver started, or why it cannot run (`Ok(Err)`: then the checks that need it
 /// are skipped, or failed under `CI=true`).
-async fn browser(
+pub(super) async fn browser(
     run: &RunContext,
     progress: &Progress,
 ) -> anyhow::Result<Result<chromedriver::Chromedriver, String>> {
@@ -89,7 +89,10 @@ pub(super) async fn start_browser(stack: &mut Stack) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn adopt_browser(stack: &mut Stack, started: Result<chromedriver::Chromedriver, String>) {
+pub(super) async fn adopt_browser(
+    stack: &mut Stack,
+    started: Result<chromedriver::Chromedriver, String>,
+) {
     let driver = match started {
         Ok(d) => d,
         Err(why) => {
