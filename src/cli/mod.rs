@@ -91,18 +91,30 @@ pub struct ImpersonationArgs {
 /// `sweep`'s flags.
 #[derive(clap::Args)]
 pub struct SweepArgs {
-    /// Keycloak's base URL.
-    #[arg(long, env = "KEYCLOAK_URL", value_parser = crate::config::http_url_arg)]
-    pub keycloak_url: String,
+    /// Keycloak's base URL (sweeps its clients).
+    #[arg(long, env = "KEYCLOAK_URL", value_parser = crate::config::http_url_arg, required_unless_present = "containers")]
+    pub keycloak_url: Option<String>,
     /// The realm to sweep.
     #[arg(long, default_value = "nextcloud-mcp")]
     pub realm: String,
     /// The admin user (master realm).
-    #[arg(long, env = "KEYCLOAK_ADMIN_USER")]
-    pub admin_user: String,
+    #[arg(
+        long,
+        env = "KEYCLOAK_ADMIN_USER",
+        required_unless_present = "containers"
+    )]
+    pub admin_user: Option<String>,
     /// The name of the environment variable holding the admin password.
-    #[arg(long, env = "KEYCLOAK_ADMIN_PASSWORD_ENV")]
-    pub admin_password_env: String,
+    #[arg(
+        long,
+        env = "KEYCLOAK_ADMIN_PASSWORD_ENV",
+        required_unless_present = "containers"
+    )]
+    pub admin_password_env: Option<String>,
+    /// Also (or, without --keycloak-url, only) remove the containers runs left on the
+    /// Docker engine (label org.mcp-authz-harness.run), older than --older-than.
+    #[arg(long)]
+    pub containers: bool,
     /// Only clients registered longer ago than this (30m, 0s, 2h, 1d); the default leaves
     /// a concurrent run alone.
     #[arg(long, default_value = "30m")]

@@ -1,7 +1,8 @@
 //! `sweep`: remove clients that runs registered and never deleted (a run killed with
-//! SIGKILL cannot delete its clients; its watchdog can only stop processes). Clients of a
-//! run still under way on this machine are left alone whatever their age. Sweep touches
-//! nothing but clients: no realm, no directory.
+//! SIGKILL cannot delete its clients; its watchdog can only stop processes), and with
+//! `--containers` the containers runs left on the Docker engine. What belongs to a run
+//! still under way on this machine is left alone whatever its age. Sweep touches nothing
+//! else: no realm, no directory.
 
 use std::time::Duration;
 
@@ -26,16 +27,69 @@ pub async fn sweep(args: SweepArgs) -> u8 {
 
 async fn run(args: &SweepArgs) -> anyhow::Result<()> {
     let older_than = parse_duration(&args.older_than)?;
-    let password = std::env::var(&args.admin_password_env).map_err(|_| {
-        anyhow::anyhow!(
-            "--admin-password-env {0}: the environment variable {0} is not set",
-            args.admin_password_env
-        )
+    if let (Some(url), Some(user), Some(env)) = (
+        &args.keycloak_url,
+        &args.admin_user,
+        &args.admin_password_env,
+    ) {
+        sweep_clients(args, url, user, env, older_than).await?;
+    }
+    if args.containers {
+        sweep_containers(args, older_than).await?;
+    }
+    Ok(())
+}
+
+/// Containers labelled by a run, older than `older_than`, of no run under way here.
+async fn sweep_containers(args: &SweepArgs, older_than: time::Duration) -> anyhow::Result<()> {
+    let engine = crate::stack::containers::engine::Engine::connect().await?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let (mut found, mut removed) = (0, 0);
+    for (id, created, run_id) in engine.labelled(None).await? {
+        let short = &id[..12.min(id.len())];
+        if now - created < older_than.whole_seconds() {
+            continue;
+        }
+        if let Some(holder) = running_here(&run_id) {
+            println!(
+                "container {short}  run {run_id}  left alone: that run is still running here ({holder})"
+            );
+            continue;
+        }
+        found += 1;
+        println!("container {short}  run {run_id}  ({}s old)", now - created);
+        if args.yes {
+            engine.remove(&id).await?;
+            removed += 1;
+        }
+    }
+    println!(
+        "sweep: {found} harness container(s) older than {} on the engine at {}; {removed} removed{}",
+        args.older_than,
+        engine.socket.display(),
+        if args.yes || found == 0 {
+            ""
+        } else {
+            " (pass --yes to remove)"
+        }
+    );
+    Ok(())
+}
+
+async fn sweep_clients(
+    args: &SweepArgs,
+    keycloak_url: &str,
+    admin_user: &str,
+    password_env: &str,
+    older_than: time::Duration,
+) -> anyhow::Result<()> {
+    let password = std::env::var(password_env).map_err(|_| {
+        anyhow::anyhow!("--admin-password-env {password_env}: the environment variable {password_env} is not set")
     })?;
     let admin = AdminClient::new(
         Http::new(DEFAULT_TIMEOUT),
-        &args.keycloak_url,
-        &args.admin_user,
+        keycloak_url,
+        admin_user,
         Secret::new(SecretKind::Password, password),
     );
     let now = OffsetDateTime::now_utc();

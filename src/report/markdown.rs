@@ -46,8 +46,9 @@ pub fn render(r: &Report) -> String {
     let t = &r.teardown;
     let _ = writeln!(
         md,
-        "- teardown: {} processes left, {} clients deleted ({} by admin fallback), {} clients left, {} dirs left\n",
+        "- teardown: {} processes left{}, {} clients deleted ({} by admin fallback), {} clients left, {} dirs left\n",
         t.processes_left,
+        containers_left(r),
         t.clients_deleted,
         t.clients_deleted_by_admin_fallback,
         t.clients_left,
@@ -112,5 +113,14 @@ fn status_cell(s: Status) -> &'static str {
         Status::Xfail => "xfail",
         Status::Xpass => "**XPASS**",
         Status::Blocked => "blocked",
+    }
+}
+
+/// `, N containers left` for a run of the containers backend (nothing for the others).
+fn containers_left(report: &super::Report) -> String {
+    if report.backend == "containers" {
+        format!(", {} containers left", report.teardown.containers_left)
+    } else {
+        String::new()
     }
 }

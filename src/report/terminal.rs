@@ -34,9 +34,10 @@ pub fn render(report: &Report) -> String {
         .collect();
     let t = &report.teardown;
     out.push_str(&format!(
-        "\nresult: {}; teardown: {} processes left, {} clients deleted ({} by admin fallback), {} clients left, {} dirs left\n",
+        "\nresult: {}; teardown: {} processes left{}, {} clients deleted ({} by admin fallback), {} clients left, {} dirs left\n",
         counts.join(", "),
         t.processes_left,
+        containers_left(report),
         t.clients_deleted,
         t.clients_deleted_by_admin_fallback,
         t.clients_left,
@@ -49,4 +50,13 @@ pub fn render(report: &Report) -> String {
         out.push_str("resource server: stand-in (results marked [stand-in] depend on it)\n");
     }
     out
+}
+
+/// `, N containers left` for a run of the containers backend (nothing for the others).
+fn containers_left(report: &super::Report) -> String {
+    if report.backend == "containers" {
+        format!(", {} containers left", report.teardown.containers_left)
+    } else {
+        String::new()
+    }
 }

@@ -5,13 +5,16 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::Session;
-use crate::stack::process;
+use crate::stack::{Backend, containers, process};
 
 /// What teardown did and what it found left over. Anything left fails the run.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct TeardownReport {
     /// Processes still carrying the run marker after every component was stopped.
     pub processes_left: u32,
+    /// Containers still labelled with the run after every component was stopped (the
+    /// containers backend; 0 elsewhere).
+    pub containers_left: u32,
     /// Registered clients deleted through RFC 7592.
     pub clients_deleted: u32,
     /// Registered clients whose RFC 7592 delete failed and that the admin API removed.
@@ -32,6 +35,7 @@ impl TeardownReport {
     /// Whether teardown left anything behind or had to fall back.
     pub fn is_clean(&self) -> bool {
         self.processes_left == 0
+            && self.containers_left == 0
             && self.clients_left == 0
             && self.dirs_left == 0
             && self.realms_left == 0
@@ -76,6 +80,9 @@ pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> Teard
             .push(format!("process {pid} still running after stop: {cmd}"));
     }
     process::kill_marked(&session.run.id);
+    if session.stack.backend == Backend::Containers {
+        count_containers_left(session, &mut report).await;
+    }
     if let Some(dir) = copy_logs_to {
         copy_logs(&logs, dir);
     }
@@ -89,6 +96,26 @@ pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> Teard
     report.dirs_left = session.run.finish();
     session.progress.phase_done("teardown", started.elapsed());
     report
+}
+
+/// Containers of the run that outlived the stop (each named in the notes), then removed.
+async fn count_containers_left(session: &Session, report: &mut TeardownReport) {
+    match containers::left_after_stop(&session.run.id).await {
+        Ok(left) => {
+            report.containers_left = left.len() as u32;
+            for c in left {
+                report.notes.push(format!(
+                    "container {c} still there after stop (now removed)"
+                ));
+            }
+        }
+        Err(e) => {
+            report.containers_left = 1;
+            report
+                .notes
+                .push(format!("the run's containers could not be listed: {e:#}"));
+        }
+    }
 }
 
 /// What the run left in Keycloak: clients (registered, and created through the admin

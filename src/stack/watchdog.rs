@@ -6,7 +6,9 @@
 //! of a pipe whose write end only the harness has. When the harness dies (panic, SIGKILL,
 //! anything) the pipe closes, the script wakes up, kills every process whose environment
 //! carries the marker (grandchildren such as the JVM under `kc.sh` or Chromium under
-//! ChromeDriver included) and removes the run directory. An orderly teardown writes
+//! ChromeDriver included, and the processes of the run's containers, which the engine then
+//! removes), removes the run's containers by label where a `docker` CLI is at hand (a
+//! container whose processes it may not signal), and removes the run directory. An orderly teardown writes
 //! `disarm` first, so `--keep` keeps its directory.
 //!
 //! The script runs in its own process group, so a terminal's Ctrl-C reaches only the
@@ -21,7 +23,7 @@ use anyhow::Context;
 use super::RUN_MARKER_VAR;
 
 const SCRIPT: &str = r#"
-marker="$1"; dir="$2"
+marker="$1"; dir="$2"; label="$3"
 while IFS= read -r line; do
   [ "$line" = disarm ] && exit 0
 done
@@ -33,7 +35,11 @@ kill_marked() {
     fi
   done
 }
-kill_marked; sleep 1; kill_marked
+kill_marked
+if command -v docker >/dev/null 2>&1; then
+  docker ps -aq --filter "label=$label" 2>/dev/null | xargs -r docker rm -f >/dev/null 2>&1
+fi
+sleep 1; kill_marked
 [ -n "$dir" ] && rm -rf -- "$dir"
 exit 0
 "#;
@@ -55,6 +61,7 @@ impl Watchdog {
             .arg("mcp-authz-harness-watchdog")
             .arg(&marker)
             .arg(run_dir)
+            .arg(format!("{}={run_id}", super::containers::engine::RUN_LABEL))
             // The watchdog must not carry the marker, or it would kill itself first.
             .env_remove(RUN_MARKER_VAR)
             .stdin(Stdio::piped())

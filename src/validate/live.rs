@@ -231,8 +231,9 @@ fn side_problems(label: &str, end: &Finished) -> Vec<String> {
     let t = &report.teardown;
     if !t.is_clean() {
         problems.push(format!(
-            "{label}: teardown left something behind ({} processes, {} clients, {} realms, {} dirs; {} deleted by admin fallback): {}",
+            "{label}: teardown left something behind ({} processes, {} containers, {} clients, {} realms, {} dirs; {} deleted by admin fallback): {}",
             t.processes_left,
+            t.containers_left,
             t.clients_left,
             t.realms_left,
             t.dirs_left,

@@ -106,3 +106,23 @@ pub(super) async fn start_subjects(stack: &mut Stack, wiring: &SubjectWiring) {
     stack.config.mcp_server.image = Some(image);
     native::start_subjects(stack, wiring).await;
 }
+
+/// The run's containers the engine still holds once every component stopped, given a few
+/// seconds for removals in progress (`AutoRemove`); each one found is removed.
+pub async fn left_after_stop(run_id: &str) -> anyhow::Result<Vec<String>> {
+    let engine = Engine::connect().await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let left = engine.labelled(Some(run_id)).await?;
+        if left.is_empty() || std::time::Instant::now() >= deadline {
+            for (id, _, _) in &left {
+                engine.remove(id).await?;
+            }
+            return Ok(left
+                .into_iter()
+                .map(|(id, _, _)| id[..12.min(id.len())].to_owned())
+                .collect());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
