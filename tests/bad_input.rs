@@ -134,7 +134,6 @@ fn every_flag_with_a_wrong_value_exits_2_naming_it() {
         case(&["run", "--boot-timeout", "soon"], "--boot-timeout"),
         case(&["run", "--boot-timeout", "0"], "--boot-timeout"),
         case(&["run", "--backend", "podman"], "--backend"),
-        case(&["run", "--backend", "containers"], "--backend"),
         case(&["run", "--uid-mapping", "bogus"], "--uid-mapping"),
         // run: paths
         case(
@@ -300,6 +299,8 @@ fn every_flag_with_a_wrong_value_exits_2_naming_it() {
             "--keycloak-versions",
         ),
         case(&["matrix", "--only", "NOPE"], "NOPE"),
+        case(&["matrix", "--backends", "native,external"], "--backends"),
+        case(&["matrix", "--backends", "native,native"], "--backends"),
         case(&["matrix", "--jobs", "0"], "--jobs"),
         case(&["matrix", "--check-timeout", "0"], "--check-timeout"),
         case(&["matrix", "--boot-timeout", "0"], "--boot-timeout"),

@@ -73,6 +73,40 @@ fn sigkill_of_a_containers_run_leaves_no_container() {
 }
 
 #[test]
+fn the_matrix_runs_each_backend_with_its_own_keycloak_and_merges_them() {
+    let Some(_engine) = engine() else { return };
+    let _serial = serial();
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new(BIN)
+        .args(["matrix", "--backends", "native,containers"])
+        .args(["--only", "REALM-01,MCP-01", "--report-dir"])
+        .arg(out.path())
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "matrix failed:\n{log}");
+    assert_eq!(log.matches("phase boot.keycloak").count(), 2, "{log}");
+    let version = mcp_authz_harness::config::DEFAULT_KEYCLOAK_VERSION;
+    let release = mcp_authz_harness::config::DEFAULT_MCP_SERVER_VERSION;
+    for (dir, backend) in [("", "native"), ("-containers", "containers")] {
+        let path = out
+            .path()
+            .join(format!("{version}-{release}{dir}/report.json"));
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(report["backend"], backend, "{}", path.display());
+        assert_eq!(report["summary"]["pass"], 2, "{report:#}");
+    }
+    let matrix = std::fs::read_to_string(out.path().join("matrix.md")).unwrap();
+    assert!(
+        matrix.contains(&format!("{version} / {release} / containers"))
+            && matrix.contains(&format!("{version} / {release} / native")),
+        "{matrix}"
+    );
+}
+
+#[test]
 fn sweep_removes_the_containers_a_dead_run_left() {
     let Some(engine) = engine() else { return };
     let run_id = format!("dead-run-{}", std::process::id());

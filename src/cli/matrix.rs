@@ -1,5 +1,6 @@
-//! `matrix`: Keycloak versions × MCP server releases in one command, one Keycloak boot
-//! per version shared by every release (see [`crate::runner::matrix`]).
+//! `matrix`: backends × Keycloak versions × MCP server releases in one command, one
+//! Keycloak boot per backend and version shared by every release (see
+//! [`crate::runner::matrix`]).
 //!
 //! Exit status: 0 every cell passed and left nothing behind; 1 a cell failed (a check,
 //! its teardown, its reports) or the merged report could not be written; 2 invalid input
@@ -13,10 +14,16 @@ use crate::config::{DEFAULT_KEYCLOAK_VERSION, DEFAULT_MCP_SERVER_VERSION, StackA
 use crate::report::dir_lock::ReportDirLock;
 use crate::runner::Interrupt;
 use crate::runner::matrix::{MatrixOptions, MatrixRun};
+use crate::stack::Backend;
 
 /// `matrix`'s flags.
 #[derive(clap::Args)]
 pub struct MatrixArgs {
+    /// Comma list of backends (native, containers); each boots its own Keycloak per
+    /// version. The containers backend takes its images from --keycloak-image and
+    /// --mcp-server-image's environment variables.
+    #[arg(long, value_delimiter = ',', default_value = "native", value_parser = backend_arg)]
+    pub backends: Vec<Backend>,
     /// Comma list of Keycloak versions; each boots once, shared by every release.
     #[arg(long, value_delimiter = ',', default_value = DEFAULT_KEYCLOAK_VERSION, value_parser = crate::config::version_arg)]
     pub keycloak_versions: Vec<String>,
@@ -27,7 +34,8 @@ pub struct MatrixArgs {
     /// Comma list of areas (REALM, DCR, ...) and check IDs (DCR-03) to run in every cell.
     #[arg(long)]
     pub only: Option<String>,
-    /// Where the cells' reports (`<keycloak>-<release>/`) and matrix.json and matrix.md go.
+    /// Where the cells' reports (`<keycloak>-<release>/`, `-<backend>` after it for a
+    /// backend other than native) and matrix.json and matrix.md go.
     #[arg(long, default_value = "target/matrix")]
     pub report_dir: PathBuf,
     /// How many checks run at once in each cell.
@@ -74,6 +82,7 @@ pub async fn matrix(args: MatrixArgs) -> u8 {
 
 /// The options, or a usage error naming the flag.
 fn options(args: MatrixArgs) -> Result<MatrixOptions, String> {
+    distinct("--backends", &args.backends)?;
     distinct("--keycloak-versions", &args.keycloak_versions)?;
     distinct("--mcp-server-versions", &args.mcp_server_versions)?;
     if args.keycloak_dist.is_some() && args.keycloak_versions.len() > 1 {
@@ -92,6 +101,7 @@ fn options(args: MatrixArgs) -> Result<MatrixOptions, String> {
     stack.boot_timeout = args.boot_timeout;
     stack.keep = args.keep;
     Ok(MatrixOptions {
+        backends: args.backends,
         keycloak_versions: args.keycloak_versions,
         mcp_server_versions: args.mcp_server_versions,
         stack,
@@ -103,13 +113,24 @@ fn options(args: MatrixArgs) -> Result<MatrixOptions, String> {
     })
 }
 
+/// A backend that starts what a cell needs: native or containers (external reaches one
+/// deployment, configured against one realm).
+fn backend_arg(s: &str) -> Result<Backend, String> {
+    match <Backend as clap::ValueEnum>::from_str(s, true)? {
+        Backend::External => Err(
+            "external reaches one running deployment; a matrix needs a backend that starts \
+             each version: native or containers"
+                .into(),
+        ),
+        b => Ok(b),
+    }
+}
+
 /// A version named twice would be two runs of one cell.
-fn distinct(flag: &str, versions: &[String]) -> Result<(), String> {
+fn distinct<T: PartialEq + std::fmt::Debug>(flag: &str, versions: &[T]) -> Result<(), String> {
     for (i, v) in versions.iter().enumerate() {
         if versions[..i].contains(v) {
-            return Err(format!(
-                "{flag}: {v} is given twice; name each version once"
-            ));
+            return Err(format!("{flag}: {v:?} is given twice; name each one once"));
         }
     }
     Ok(())
@@ -119,7 +140,12 @@ fn print_outcome(opts: &MatrixOptions, run: &MatrixRun) {
     for cell in &run.cells {
         let f = &cell.finished;
         if let Some(e) = &f.write_error {
-            eprintln!("error: {} / {}: {e}", cell.keycloak, cell.release);
+            eprintln!(
+                "error: {} / {} / {}: {e}",
+                cell.keycloak,
+                cell.release,
+                cell.backend.name()
+            );
         }
         let counts: Vec<String> = (f.report.summary.iter())
             .filter(|(_, n)| n.as_u64() != Some(0))
@@ -130,9 +156,10 @@ fn print_outcome(opts: &MatrixOptions, run: &MatrixRun) {
             false => "LEFT SOMETHING",
         };
         println!(
-            "{} / {}: {}; teardown {teardown}; {}",
+            "{} / {} / {}: {}; teardown {teardown}; {}",
             cell.keycloak,
             cell.release,
+            cell.backend.name(),
             counts.join(", "),
             cell.dir.display()
         );

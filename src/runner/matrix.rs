@@ -1,8 +1,9 @@
-//! The version matrix in one command: Keycloak versions × MCP server releases. Each
-//! Keycloak version boots once; its first release runs on the built-in realm in the
+//! The version matrix in one command: backends × Keycloak versions × MCP server
+//! releases. Each Keycloak version boots once per backend; its first release runs on the built-in realm in the
 //! session that owns the stack, every further release in a session joined to it, on the
 //! baseline realm under another name, with an MCP server instance of its own release.
-//! Each cell writes a full report into `<report dir>/<keycloak>-<release>/`; the cells
+//! Each cell writes a full report into `<report dir>/<keycloak>-<release>/` (native) or
+//! `<keycloak>-<release>-<backend>/`; the cells
 //! are then merged into `matrix.json` and `matrix.md` (see [`crate::report::matrix`]).
 
 use std::path::PathBuf;
@@ -22,9 +23,11 @@ use crate::stack::Backend;
 
 /// What the matrix runs and where its reports go.
 pub struct MatrixOptions {
+    /// Native, containers, or both: each boots its own Keycloak per version.
+    pub backends: Vec<Backend>,
     pub keycloak_versions: Vec<String>,
     pub mcp_server_versions: Vec<String>,
-    /// Distribution, boot timeout, `--keep`; the backend is always native.
+    /// Distribution, boot timeout, images, `--keep`; the backend comes from `backends`.
     pub stack: StackArgs,
     pub checks: Vec<Check>,
     pub report_dir: PathBuf,
@@ -36,6 +39,7 @@ pub struct MatrixOptions {
 
 /// One cell: where its report went and how its run ended.
 pub struct CellRun {
+    pub backend: Backend,
     pub keycloak: String,
     pub release: String,
     pub dir: PathBuf,
@@ -69,9 +73,18 @@ impl MatrixRun {
     }
 }
 
-/// The directory of a cell under the report dir: `<keycloak>-<release>`.
-pub fn cell_dir(report_dir: &std::path::Path, keycloak: &str, release: &str) -> PathBuf {
-    report_dir.join(format!("{keycloak}-{release}"))
+/// The directory of a cell under the report dir: `<keycloak>-<release>`, and
+/// `-<backend>` after it for a backend other than native.
+pub fn cell_dir(
+    report_dir: &std::path::Path,
+    backend: Backend,
+    keycloak: &str,
+    release: &str,
+) -> PathBuf {
+    match backend {
+        Backend::Native => report_dir.join(format!("{keycloak}-{release}")),
+        other => report_dir.join(format!("{keycloak}-{release}-{}", other.name())),
+    }
 }
 
 /// The realm a further release's session imports: the baseline as `nextcloud-mcp-` and
@@ -83,7 +96,7 @@ pub fn realm_name(release: &str) -> String {
     format!("nextcloud-mcp-{slug}").chars().take(30).collect()
 }
 
-/// Runs every Keycloak version in turn (each its own boot) and merges the cells.
+/// Runs every backend's Keycloak versions in turn (each its own boot) and merges the cells.
 pub async fn run(opts: &MatrixOptions, interrupt: &Interrupt) -> MatrixRun {
     let started = Instant::now();
     let mut out = MatrixRun {
@@ -93,8 +106,10 @@ pub async fn run(opts: &MatrixOptions, interrupt: &Interrupt) -> MatrixRun {
         merge_error: None,
         seconds: 0.0,
     };
-    for keycloak in &opts.keycloak_versions {
-        match one_keycloak(opts, keycloak, interrupt).await {
+    let versions =
+        (opts.backends.iter()).flat_map(|b| opts.keycloak_versions.iter().map(move |k| (*b, k)));
+    for (backend, keycloak) in versions {
+        match one_keycloak(opts, backend, keycloak, interrupt).await {
             Ok((cells, interrupted)) => {
                 out.cells.extend(cells);
                 out.interrupted = interrupted;
@@ -128,12 +143,13 @@ fn write_matrix(opts: &MatrixOptions, cells: &[CellRun]) -> Result<(), String> {
 /// first release, the baseline renamed for the others.
 fn session_options(
     opts: &MatrixOptions,
+    backend: Backend,
     keycloak: &str,
     release: &str,
     first: bool,
 ) -> anyhow::Result<SessionOptions> {
     let mut args = opts.stack.clone();
-    args.backend = Backend::Native;
+    args.backend = backend;
     args.realm = None;
     args.mcp_redirect_uri = None;
     args.keycloak_version = keycloak.to_owned();
@@ -149,16 +165,21 @@ fn session_options(
 /// cell's teardown (the joined sessions before the one that owns the stack) and report.
 async fn one_keycloak(
     opts: &MatrixOptions,
+    backend: Backend,
     keycloak: &str,
     interrupt: &Interrupt,
 ) -> Result<(Vec<CellRun>, Option<&'static str>), StartError> {
     let releases = &opts.mcp_server_versions;
     let dirs: Vec<PathBuf> = (releases.iter())
-        .map(|r| cell_dir(&opts.report_dir, keycloak, r))
+        .map(|r| cell_dir(&opts.report_dir, backend, keycloak, r))
         .collect();
     let progress = Arc::new(Progress::new());
-    progress.println(&format!("keycloak {keycloak}: {}", releases.join(", ")));
-    let sessions = bring_up(opts, keycloak, &dirs, &progress, interrupt).await;
+    progress.println(&format!(
+        "keycloak {keycloak} ({}): {}",
+        backend.name(),
+        releases.join(", ")
+    ));
+    let sessions = bring_up(opts, backend, keycloak, &dirs, &progress, interrupt).await;
     let sessions = sessions.inspect_err(|_| progress.finish())?;
     let (results, problems, interrupted) = run_cells(&sessions, opts, interrupt).await;
     let failed = results.iter().any(|r| {
@@ -182,6 +203,7 @@ async fn one_keycloak(
     ended.insert(0, end(0, first_problems).await);
     let cells = (ended.into_iter().enumerate())
         .map(|(i, finished)| CellRun {
+            backend,
             keycloak: keycloak.to_owned(),
             release: releases[i].clone(),
             dir: dirs[i].clone(),
@@ -196,6 +218,7 @@ async fn one_keycloak(
 /// on it at once; a signal or a failure on the way tears down what is up.
 async fn bring_up(
     opts: &MatrixOptions,
+    backend: Backend,
     keycloak: &str,
     dirs: &[PathBuf],
     progress: &Arc<Progress>,
@@ -206,7 +229,7 @@ async fn bring_up(
         logs_dir: dirs[0].join("logs"),
     };
     let all: Vec<SessionOptions> = (opts.mcp_server_versions.iter().enumerate())
-        .map(|(i, r)| session_options(opts, keycloak, r, i == 0))
+        .map(|(i, r)| session_options(opts, backend, keycloak, r, i == 0))
         .collect::<anyhow::Result<_>>()
         .map_err(not_up)?;
     let joining: Vec<Joining> = (all[1..].iter().zip(&dirs[1..]))
@@ -251,8 +274,22 @@ mod tests {
         assert_eq!(realm_name("0.202.1"), "nextcloud-mcp-0-202-1");
         assert!(realm_name("0.202.1-rc.1+build.12345678").len() <= 30);
         assert_eq!(
-            cell_dir(std::path::Path::new("out"), "26.4.7", "0.65.3"),
+            cell_dir(
+                std::path::Path::new("out"),
+                Backend::Native,
+                "26.4.7",
+                "0.65.3"
+            ),
             PathBuf::from("out/26.4.7-0.65.3")
+        );
+        assert_eq!(
+            cell_dir(
+                std::path::Path::new("out"),
+                Backend::Containers,
+                "26.4.7",
+                "0.65.3"
+            ),
+            PathBuf::from("out/26.4.7-0.65.3-containers")
         );
     }
 }
