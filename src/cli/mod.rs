@@ -1,7 +1,8 @@
 //! The command line: `run`, `pin`, `up`, `doctor`, `sweep`, `validate-realm`, `mutants`,
-//! `repro`, `report merge`, `matrix`.
+//! `repro`, `report merge`, `matrix`, `images build`.
 
 mod doctor;
+mod images;
 mod matrix;
 mod mutants;
 mod report;
@@ -56,6 +57,9 @@ enum Command {
     /// Keycloak versions x MCP server releases: one Keycloak boot per version shared by
     /// every release, a full report per cell, and matrix.json and matrix.md merged.
     Matrix(matrix::MatrixArgs),
+    /// Local images for the containers backend, built from images/ with no registry.
+    #[command(subcommand)]
+    Images(images::ImagesCommand),
 }
 
 /// `repro`'s subcommands.
@@ -188,6 +192,7 @@ pub fn main() -> ExitCode {
             Command::Repro(ReproCommand::Impersonation(args)) => repro::impersonation(args).await,
             Command::Report(report::ReportCommand::Merge(args)) => report::merge(args),
             Command::Matrix(args) => matrix::matrix(args).await,
+            Command::Images(command) => images::images(command).await,
         }
     });
     ExitCode::from(code)
