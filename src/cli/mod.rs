@@ -148,9 +148,12 @@ pub struct UpArgs {
 /// `doctor`'s flags.
 #[derive(clap::Args)]
 pub struct DoctorArgs {
-    /// The Keycloak version whose JDK requirement to check.
+    /// The Keycloak version whose JDK requirement to check (and whose images to look for).
     #[arg(long, env = "KEYCLOAK_VERSION", default_value = crate::config::DEFAULT_KEYCLOAK_VERSION, value_parser = crate::config::version_arg)]
     pub keycloak_version: String,
+    /// The MCP server release whose image to look for (containers backend).
+    #[arg(long, env = "MCP_SERVER_VERSION", default_value = crate::config::DEFAULT_MCP_SERVER_VERSION, value_parser = crate::config::version_arg)]
+    pub mcp_server_version: String,
 }
 
 /// A count of at least 1 (`--jobs 0` would run nothing and wait for ever).
@@ -185,7 +188,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run::run(args).await,
             Command::Pin(args) => run::pin(args).await,
             Command::Up(args) => up::up(args).await,
-            Command::Doctor(args) => doctor::doctor(&args),
+            Command::Doctor(args) => doctor::doctor(&args).await,
             Command::Sweep(args) => sweep::sweep(args).await,
             Command::ValidateRealm(args) => validate::validate(args).await,
             Command::Mutants(args) => mutants::mutants(args).await,
