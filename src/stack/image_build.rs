@@ -362,6 +362,7 @@ pub async fn build(req: &Request, progress: &Progress) -> anyhow::Result<Vec<(St
     let dir = crate::stack::native::distribution::cache_root().join("images");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let _lock = crate::stack::native::distribution::lock(&dir.join("build.lock"))?;
+    sweep_stale_work(&dir);
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
 
@@ -657,6 +658,31 @@ fn empty_dir(dir: &Path) -> anyhow::Result<()> {
         removed.with_context(|| format!("removing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Whether `name` is one of the work directories a build makes in the images directory.
+pub fn is_work_dir(name: &str) -> bool {
+    name.starts_with("base-") || name.starts_with("context-")
+}
+
+/// Removes the work directories a killed `images build` left behind (a build stopped by
+/// a signal never runs its cleanup); no other build uses them while the lock is held.
+fn sweep_stale_work(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if is_work_dir(&entry.file_name().to_string_lossy()) && path.is_dir() {
+            unmount_under(&path);
+            if let Err(e) = std::fs::remove_dir_all(&path) {
+                tracing::warn!(
+                    "could not remove the stale work directory {}: {e}",
+                    path.display()
+                );
+            }
+        }
+    }
 }
 
 /// Detaches whatever a killed debootstrap left mounted under `dir` (its chroot's /proc,
@@ -966,6 +992,24 @@ mod tests {
             run_flags(NAMESPACE),
             "--keycloak-image mcp-authz-harness/keycloak --mcp-server-image mcp-authz-harness/nextcloud-mcp-server"
         );
+    }
+
+    #[test]
+    fn work_directories_a_killed_build_left_are_swept_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["base-abc/rootfs/etc", "context-x1/keycloak", "logs"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        std::fs::write(dir.path().join("images.tar"), "").unwrap();
+        std::fs::write(dir.path().join("build.lock"), "").unwrap();
+        sweep_stale_work(dir.path());
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["build.lock", "images.tar", "logs"]);
+        assert!(!is_work_dir("images.tar"));
     }
 
     #[test]
