@@ -25,6 +25,9 @@ usage() {
 [ $# -eq 2 ] || usage
 action=$1
 if [ -z "$2" ] || [ "$2" = / ]; then usage; fi
+if [ "$action" = stop ] && [ ! -d "$2" ]; then
+  exit 0 # nothing was started there, or it is already cleaned up
+fi
 mkdir -p "$2"
 dir=$(cd "$2" && pwd -P)
 
