@@ -1,7 +1,8 @@
 //! The command line: `run`, `pin`, `up`, `doctor`, `sweep`, `validate-realm`, `mutants`,
-//! `repro`, `report merge`, `matrix`.
+//! `repro`, `report merge`, `matrix`, `images build`.
 
 mod doctor;
+mod images;
 mod matrix;
 mod mutants;
 mod report;
@@ -56,6 +57,9 @@ enum Command {
     /// Keycloak versions x MCP server releases: one Keycloak boot per version shared by
     /// every release, a full report per cell, and matrix.json and matrix.md merged.
     Matrix(matrix::MatrixArgs),
+    /// Local images for the containers backend, built from images/ with no registry.
+    #[command(subcommand)]
+    Images(images::ImagesCommand),
 }
 
 /// `repro`'s subcommands.
@@ -156,9 +160,12 @@ pub struct UpArgs {
 /// `doctor`'s flags.
 #[derive(clap::Args)]
 pub struct DoctorArgs {
-    /// The Keycloak version whose JDK requirement to check.
+    /// The Keycloak version whose JDK requirement to check (and whose images to look for).
     #[arg(long, env = "KEYCLOAK_VERSION", default_value = crate::config::DEFAULT_KEYCLOAK_VERSION, value_parser = crate::config::version_arg)]
     pub keycloak_version: String,
+    /// The MCP server release whose image to look for (containers backend).
+    #[arg(long, env = "MCP_SERVER_VERSION", default_value = crate::config::DEFAULT_MCP_SERVER_VERSION, value_parser = crate::config::version_arg)]
+    pub mcp_server_version: String,
 }
 
 /// A count of at least 1 (`--jobs 0` would run nothing and wait for ever).
@@ -193,13 +200,14 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run::run(args).await,
             Command::Pin(args) => run::pin(args).await,
             Command::Up(args) => up::up(args).await,
-            Command::Doctor(args) => doctor::doctor(&args),
+            Command::Doctor(args) => doctor::doctor(&args).await,
             Command::Sweep(args) => sweep::sweep(args).await,
             Command::ValidateRealm(args) => validate::validate(args).await,
             Command::Mutants(args) => mutants::mutants(args).await,
             Command::Repro(ReproCommand::Impersonation(args)) => repro::impersonation(args).await,
             Command::Report(report::ReportCommand::Merge(args)) => report::merge(args),
             Command::Matrix(args) => matrix::matrix(args).await,
+            Command::Images(command) => images::images(command).await,
         }
     });
     ExitCode::from(code)
