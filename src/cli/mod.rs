@@ -1,5 +1,5 @@
 //! The command line: `run`, `pin`, `up`, `doctor`, `sweep`, `validate-realm`, `mutants`,
-//! `repro`, `report merge`, `matrix`.
+//! `repro`, `report merge`, `matrix`, `stand-in`.
 
 mod doctor;
 mod matrix;
@@ -7,6 +7,7 @@ mod mutants;
 mod report;
 mod repro;
 mod run;
+mod stand_in;
 mod sweep;
 mod up;
 mod validate;
@@ -56,6 +57,9 @@ enum Command {
     /// Keycloak versions x MCP server releases: one Keycloak boot per version shared by
     /// every release, a full report per cell, and matrix.json and matrix.md merged.
     Matrix(matrix::MatrixArgs),
+    /// Serve the harness's strict Nextcloud stand-in (not Nextcloud) until SIGTERM or
+    /// Ctrl-C, for a deployment the harness does not start (the stand-in image).
+    StandIn(stand_in::StandInArgs),
 }
 
 /// `repro`'s subcommands.
@@ -188,6 +192,7 @@ pub fn main() -> ExitCode {
             Command::Repro(ReproCommand::Impersonation(args)) => repro::impersonation(args).await,
             Command::Report(report::ReportCommand::Merge(args)) => report::merge(args),
             Command::Matrix(args) => matrix::matrix(args).await,
+            Command::StandIn(args) => stand_in::stand_in(args).await,
         }
     });
     ExitCode::from(code)
