@@ -12,7 +12,7 @@
 # new pins in fixtures/snapshots/ before committing them. The run itself compares with the
 # committed pins: a changed scope map is recorded as MCP-10 failing, not re-pinned.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=(0.65.3 0.68.3 0.147.2 0.202.1)
 bin=./target/debug/mcp-authz-harness

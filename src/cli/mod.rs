@@ -1,5 +1,5 @@
 //! The command line: `run`, `pin`, `up`, `doctor`, `sweep`, `validate-realm`, `mutants`,
-//! `repro`, `report merge`, `matrix`, `images build`.
+//! `repro`, `report merge`, `matrix`, `images build`, `stand-in`.
 
 mod doctor;
 mod images;
@@ -8,6 +8,7 @@ mod mutants;
 mod report;
 mod repro;
 mod run;
+mod stand_in;
 mod sweep;
 mod up;
 mod validate;
@@ -60,6 +61,9 @@ enum Command {
     /// Local images for the containers backend, built from images/ with no registry.
     #[command(subcommand)]
     Images(images::ImagesCommand),
+    /// Serve the harness's strict Nextcloud stand-in (not Nextcloud) until SIGTERM or
+    /// Ctrl-C, for a deployment the harness does not start (the stand-in image).
+    StandIn(stand_in::StandInArgs),
 }
 
 /// `repro`'s subcommands.
@@ -208,6 +212,7 @@ pub fn main() -> ExitCode {
             Command::Report(report::ReportCommand::Merge(args)) => report::merge(args),
             Command::Matrix(args) => matrix::matrix(args).await,
             Command::Images(command) => images::images(command).await,
+            Command::StandIn(args) => stand_in::stand_in(args).await,
         }
     });
     ExitCode::from(code)

@@ -22,6 +22,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,10 +124,28 @@ impl StandIn {
         cfg: StandInConfig,
         timings: Timings,
     ) -> anyhow::Result<StandIn> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Self::serve(cfg, timings, "127.0.0.1:0".parse()?).await
+    }
+
+    /// Binds `addr` and serves (the `stand-in` command). Its URLs (Login Flow v2) name
+    /// the bound address, or loopback when bound to all interfaces.
+    pub async fn start_at(cfg: StandInConfig, addr: SocketAddr) -> anyhow::Result<StandIn> {
+        Self::serve(cfg, Timings::default(), addr).await
+    }
+
+    async fn serve(
+        cfg: StandInConfig,
+        timings: Timings,
+        addr: SocketAddr,
+    ) -> anyhow::Result<StandIn> {
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .context("binding the Nextcloud stand-in to 127.0.0.1:0")?;
-        let base_url = format!("http://{}", listener.local_addr()?);
+            .with_context(|| format!("binding the Nextcloud stand-in to {addr}"))?;
+        let mut local = listener.local_addr()?;
+        if local.ip().is_unspecified() {
+            local.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let base_url = format!("http://{local}");
         let bearer = BearerValidator::new(
             cfg.discovery_url,
             cfg.client_id,
