@@ -14,7 +14,9 @@
 #                                  kept for the next start unless DOCKERD_PURGE=1
 #
 # Environment: DOCKERD_START_TIMEOUT (seconds, default 60), DOCKERD_STOP_TIMEOUT (default
-# 30), DOCKERD_EXTRA_ARGS (more dockerd flags, split on spaces), DOCKERD_PURGE.
+# 30), DOCKERD_EXTRA_ARGS (more dockerd flags, split on spaces), DOCKERD_PURGE,
+# DOCKERD_DATA_ROOT (the data root instead of DIR/data, e.g. in a cache that outlives DIR:
+# DOCKERD_PURGE never removes a data root outside DIR).
 # DIR/dockerd.log is dockerd's log.
 set -euo pipefail
 
@@ -37,7 +39,7 @@ socket=$dir/docker.sock
 pidfile=$dir/dockerd.pid
 log=$dir/dockerd.log
 exec_root=$dir/exec
-data_root=$dir/data
+data_root=${DOCKERD_DATA_ROOT:-$dir/data}
 
 say() { echo "dockerd.sh: $*" >&2; }
 
@@ -134,7 +136,8 @@ stop() {
   done < <(mounts_under)
   rm -rf "$exec_root" "$socket" "$pidfile" "$dir/daemon.json"
   if [ "${DOCKERD_PURGE:-}" = 1 ]; then
-    rm -rf "$data_root" "$log"
+    case $data_root in "$dir"/*) rm -rf "$data_root" ;; esac
+    rm -f "$log"
     rmdir "$dir" 2>/dev/null || true
   fi
 }

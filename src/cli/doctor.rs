@@ -181,7 +181,7 @@ pub fn render_containers(
             Ok(Some(id)) => out.push(format!(
                 "ok       {:<48} present ({})",
                 image.reference,
-                crate::stack::image_build::short_id(id)
+                crate::stack::containers::build::short_id(id)
             )),
             Ok(None) => out.push(format!(
                 "missing  {:<48} fix: {}",

@@ -1,5 +1,5 @@
 //! `images build`: the local images the containers backend can run instead of the
-//! official ones (see `images/` and [`crate::stack::image_build`]).
+//! official ones (see `images/` and [`crate::stack::containers::build`]).
 
 use std::path::PathBuf;
 
@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use crate::config::{DEFAULT_KEYCLOAK_VERSION, DEFAULT_MCP_SERVER_VERSION, version_arg};
 use crate::progress::Progress;
-use crate::stack::image_build::{self, NAMESPACE, Request};
+use crate::stack::containers::build::{self, NAMESPACE, Request};
 
 /// `images`' subcommands.
 #[derive(Subcommand)]
@@ -82,14 +82,14 @@ async fn build(args: BuildArgs) -> u8 {
     let req = request(args);
     let progress = Progress::new();
     let started = std::time::Instant::now();
-    let result = image_build::build(&req, &progress).await;
+    let result = build::build(&req, &progress).await;
     progress.finish();
     match result {
         Ok(_) => {
             println!(
                 "images ready in {:.0}s; to run with them: {}",
                 started.elapsed().as_secs_f64(),
-                image_build::run_flags(&req.namespace)
+                build::run_flags(&req.namespace)
             );
             0
         }

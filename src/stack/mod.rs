@@ -12,7 +12,6 @@
 
 pub mod containers;
 pub mod external;
-pub mod image_build;
 mod instances;
 pub mod mcp_profiles;
 pub mod native;

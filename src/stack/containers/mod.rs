@@ -6,6 +6,7 @@
 //! harness chose, the same for the browser and the servers. The stand-in runs inside the
 //! harness as in the native backend: the RS checks read its request log.
 
+pub mod build;
 pub mod container;
 pub mod engine;
 pub mod images;
