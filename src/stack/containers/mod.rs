@@ -16,7 +16,7 @@ pub mod mcp_server;
 use std::sync::Arc;
 
 use super::run::RunContext;
-use super::{KeycloakEndpoint, Need, Stack, StackConfig, SubjectWiring, native};
+use super::{Need, Stack, StackConfig, SubjectWiring, native};
 use crate::progress::Progress;
 use engine::Engine;
 
@@ -44,15 +44,8 @@ pub async fn up(
     progress: Arc<Progress>,
 ) -> anyhow::Result<Stack> {
     let engine = Engine::connect().await?;
-    let browser = cfg
-        .needs(Need::Browser)
-        .then(|| native::browser(&run, &progress));
-    let (kc, browser) = tokio::join!(keycloak::start(&engine, &run, cfg, &progress), async {
-        match browser {
-            Some(b) => Some(b.await),
-            None => None,
-        }
-    });
+    let start = keycloak::start(&engine, &run, cfg, &progress);
+    let (kc, browser) = native::with_browser(&run, cfg, &progress, start).await;
     let kc = kc?;
     let components = vec![
         ("keycloak".to_owned(), cfg.keycloak.version.clone()),
@@ -66,25 +59,15 @@ pub async fn up(
             format!("{} {} (run as {})", kc.image, kc.image_id, kc.built),
         ),
     ];
-    let endpoint = KeycloakEndpoint {
-        base_url: kc.base_url.clone(),
-        admin_user: native::keycloak::ADMIN_USER.to_owned(),
-        admin_password: kc.admin_password.clone(),
+    let booted = native::BootedKeycloak {
+        process: kc.process,
+        base_url: kc.base_url,
+        admin_password: kc.admin_password,
         version: cfg.keycloak.version.clone(),
-        fresh: true,
-        boot_time: Some(kc.boot_time),
+        boot_time: kc.boot_time,
+        argv: kc.argv,
     };
-    let mut stack = Stack::new(
-        (run, progress, cfg),
-        endpoint,
-        components,
-        kc.argv.clone(),
-        vec![kc.process],
-    );
-    if let Some(browser) = browser {
-        native::adopt_browser(&mut stack, browser?).await;
-    }
-    Ok(stack)
+    native::assemble((run, progress, cfg), booted, components, browser).await
 }
 
 /// The stand-in, then the MCP server as a container of the configured image, pointed at

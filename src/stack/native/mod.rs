@@ -26,18 +26,18 @@ pub async fn up(
     cfg: &StackConfig,
     progress: Arc<Progress>,
 ) -> anyhow::Result<Stack> {
-    let browser = cfg.needs(Need::Browser).then(|| browser(&run, &progress));
     let venv = cfg.needs(Need::McpServer).then(|| {
         let (run, progress, opts) = (run.clone(), progress.clone(), cfg.mcp_server.clone());
         // An install that fails here fails again, with its log, when the server starts.
         tokio::spawn(async move { mcp_server::prepare_venv(&run, &opts, &progress).await })
     });
-    let (kc, browser) = tokio::join!(keycloak::start(&run, &cfg.keycloak, &progress), async {
-        match browser {
-            Some(b) => Some(b.await),
-            None => None,
-        }
-    });
+    let (kc, browser) = with_browser(
+        &run,
+        cfg,
+        &progress,
+        keycloak::start(&run, &cfg.keycloak, &progress),
+    )
+    .await;
     if let Some(venv) = venv {
         let _ = venv.await;
     }
@@ -46,21 +46,62 @@ pub async fn up(
         ("keycloak".to_owned(), kc.version.clone()),
         ("java".to_owned(), kc.java.version.clone()),
     ];
+    let booted = BootedKeycloak {
+        process: kc.process,
+        base_url: kc.base_url,
+        admin_password: kc.admin_password,
+        version: kc.version,
+        boot_time: kc.boot_time,
+        argv: kc.argv,
+    };
+    assemble((run, progress, cfg), booted, components, browser).await
+}
+
+/// A Keycloak this run booted (either backend), as its stack takes it over.
+pub(super) struct BootedKeycloak {
+    pub process: crate::stack::process::ManagedProcess,
+    pub base_url: String,
+    pub admin_password: crate::secret::Secret,
+    pub version: String,
+    pub boot_time: std::time::Duration,
+    pub argv: Vec<String>,
+}
+
+/// What the browser's start gave: ChromeDriver, or why it cannot run.
+pub(super) type BrowserStart = anyhow::Result<Result<chromedriver::Chromedriver, String>>;
+
+/// Runs `keycloak` to its end and meanwhile starts the browser when the needs ask for it.
+pub(super) async fn with_browser<T>(
+    run: &RunContext,
+    cfg: &StackConfig,
+    progress: &Progress,
+    keycloak: impl std::future::Future<Output = T>,
+) -> (T, Option<BrowserStart>) {
+    let browser = async {
+        match cfg.needs(Need::Browser) {
+            true => Some(browser(run, progress).await),
+            false => None,
+        }
+    };
+    tokio::join!(keycloak, browser)
+}
+
+/// The stack of a booted Keycloak, with the browser when it started.
+pub(super) async fn assemble(
+    base: (Arc<RunContext>, Arc<Progress>, &StackConfig),
+    kc: BootedKeycloak,
+    components: Vec<(String, String)>,
+    browser: Option<BrowserStart>,
+) -> anyhow::Result<Stack> {
     let endpoint = KeycloakEndpoint {
-        base_url: kc.base_url.clone(),
-        admin_user: kc.admin_user.clone(),
-        admin_password: kc.admin_password.clone(),
-        version: kc.version.clone(),
+        base_url: kc.base_url,
+        admin_user: keycloak::ADMIN_USER.to_owned(),
+        admin_password: kc.admin_password,
+        version: kc.version,
         fresh: true,
         boot_time: Some(kc.boot_time),
     };
-    let mut stack = Stack::new(
-        (run, progress, cfg),
-        endpoint,
-        components,
-        kc.argv.clone(),
-        vec![kc.process],
-    );
+    let mut stack = Stack::new(base, endpoint, components, kc.argv, vec![kc.process]);
     if let Some(browser) = browser {
         adopt_browser(&mut stack, browser?).await;
     }
@@ -69,7 +110,7 @@ pub async fn up(
 
 /// ChromeDriver started, or why it cannot run (`Ok(Err)`: then the checks that need it
 /// are skipped, or failed under `CI=true`).
-pub(super) async fn browser(
+async fn browser(
     run: &RunContext,
     progress: &Progress,
 ) -> anyhow::Result<Result<chromedriver::Chromedriver, String>> {
@@ -89,10 +130,7 @@ pub(super) async fn start_browser(stack: &mut Stack) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(super) async fn adopt_browser(
-    stack: &mut Stack,
-    started: Result<chromedriver::Chromedriver, String>,
-) {
+async fn adopt_browser(stack: &mut Stack, started: Result<chromedriver::Chromedriver, String>) {
     let driver = match started {
         Ok(d) => d,
         Err(why) => {
