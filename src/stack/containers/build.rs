@@ -16,8 +16,7 @@ use anyhow::{Context, bail};
 use super::engine::Engine;
 use crate::progress::Progress;
 
-/// The namespace of the local images (see [`super::images`]).
-pub const NAMESPACE: &str = "mcp-authz-harness";
+pub use super::images::NAMESPACE;
 
 /// How long each step may take before it is stopped.
 const DEBOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(20 * 60);

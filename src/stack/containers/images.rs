@@ -6,10 +6,8 @@
 pub const KEYCLOAK_OFFICIAL: &str = "quay.io/keycloak/keycloak";
 /// The reference MCP server's image (tag: the release).
 pub const MCP_SERVER_OFFICIAL: &str = "ghcr.io/cbcoutinho/nextcloud-mcp-server";
-/// The official Nextcloud image, for `docker-compose.yml` (the harness runs the stand-in).
-pub const NEXTCLOUD_OFFICIAL: &str = "nextcloud";
-
-/// Local equivalents built by `images build`.
+/// The namespace of the local equivalents `images build` makes (the names below).
+pub const NAMESPACE: &str = "mcp-authz-harness";
 pub const LOCAL_BASE: &str = "mcp-authz-harness/debian:bookworm";
 pub const KEYCLOAK_LOCAL: &str = "mcp-authz-harness/keycloak";
 pub const MCP_SERVER_LOCAL: &str = "mcp-authz-harness/nextcloud-mcp-server";
