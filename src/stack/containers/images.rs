@@ -27,6 +27,40 @@ pub fn reference(image: &str, version: &str) -> String {
     }
 }
 
+/// The image to run for `image` (a repository or a full reference) at `version`, and its
+/// ID: as given when the engine holds it; the local equivalent when the official default
+/// is missing and `images build` made that one (said on `progress`); else an error naming
+/// both fixes. `what` names the component (`Keycloak`).
+pub async fn resolve(
+    engine: &super::engine::Engine,
+    image: &str,
+    version: &str,
+    (official, local): (&str, &str),
+    what: &str,
+    progress: &crate::progress::Progress,
+) -> anyhow::Result<(String, String)> {
+    let wanted = reference(image, version);
+    if let Some(id) = engine.image_id(&wanted).await? {
+        return Ok((wanted, id));
+    }
+    let fallback = reference(local, version);
+    if image == official
+        && let Some(id) = engine.image_id(&fallback).await?
+    {
+        progress.println(&format!(
+            "{wanted} is not on the engine; running the local equivalent {fallback} \
+             (`images build`)"
+        ));
+        return Ok((fallback, id));
+    }
+    anyhow::bail!(
+        "the {what} image {wanted} is not on the Docker engine at {}: `mcp-authz-harness \
+         images build` builds a local equivalent ({fallback}), or `docker pull {wanted}` where a \
+         registry is reachable",
+        engine.socket.display()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,17 +51,16 @@ pub async fn start(
 ) -> anyhow::Result<ContainerKeycloak> {
     let opts = &cfg.keycloak;
     let provisioning = Instant::now();
-    let image = images::reference(&cfg.images.keycloak, &opts.version);
-    let Some(image_id) = engine.image_id(&image).await? else {
-        bail!(
-            "the Keycloak image {image} is not on the Docker engine at {}: `mcp-authz-harness \
-             images build --keycloak-version {}` builds a local equivalent (then pass \
-             --keycloak-image {}), or `docker pull {image}` where a registry is reachable",
-            engine.socket.display(),
-            opts.version,
-            images::KEYCLOAK_LOCAL
-        );
-    };
+    let official = (images::KEYCLOAK_OFFICIAL, images::KEYCLOAK_LOCAL);
+    let (image, image_id) = images::resolve(
+        engine,
+        &cfg.images.keycloak,
+        &opts.version,
+        official,
+        "Keycloak",
+        progress,
+    )
+    .await?;
     let built = prepare(engine, run, &image, &image_id, &opts.build, progress).await?;
     progress.phase_done("provision.keycloak", provisioning.elapsed());
     let http_port = crate::stack::ports::free_port()?;

@@ -73,22 +73,45 @@ pub async fn up(
 /// The stand-in, then the MCP server as a container of the configured image, pointed at
 /// them and the realm.
 pub(super) async fn start_subjects(stack: &mut Stack, wiring: &SubjectWiring) {
-    let image = images::reference(
+    if stack.config.needs(Need::McpServer) {
+        match mcp_server_image(stack).await {
+            Ok((image, id)) => {
+                stack
+                    .components
+                    .push(("mcp-server-image".into(), format!("{image} {id}")));
+                stack.config.mcp_server.image = Some(image);
+            }
+            Err(e) => {
+                // Its start fails with what to do; the resource server still starts.
+                stack.progress.println(&format!("{e:#}"));
+                let (image, version) = (
+                    &stack.config.images.mcp_server,
+                    &stack.config.mcp_server.version,
+                );
+                stack.config.mcp_server.image = Some(images::reference(image, version));
+            }
+        }
+    }
+    native::start_subjects(stack, wiring).await;
+}
+
+/// The MCP server's image for the stack's release, and its ID.
+async fn mcp_server_image(stack: &Stack) -> anyhow::Result<(String, String)> {
+    let engine = Engine::connect().await?;
+    let official = (images::MCP_SERVER_OFFICIAL, images::MCP_SERVER_LOCAL);
+    let (image, version) = (
         &stack.config.images.mcp_server,
         &stack.config.mcp_server.version,
     );
-    if stack.config.needs(Need::McpServer) {
-        let id = match Engine::connect().await {
-            Ok(engine) => engine.image_id(&image).await.ok().flatten(),
-            Err(_) => None,
-        };
-        let id = id.unwrap_or_else(|| "not on the engine".into());
-        stack
-            .components
-            .push(("mcp-server-image".into(), format!("{image} {id}")));
-    }
-    stack.config.mcp_server.image = Some(image);
-    native::start_subjects(stack, wiring).await;
+    images::resolve(
+        &engine,
+        image,
+        version,
+        official,
+        "MCP server",
+        &stack.progress,
+    )
+    .await
 }
 
 /// The run's containers the engine still holds once every component stopped, given a few
