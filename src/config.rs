@@ -12,8 +12,8 @@ use crate::nextcloud::UidMapping;
 use crate::secret::{Secret, SecretKind};
 use crate::session::SessionOptions;
 use crate::stack::{
-    Backend, BuildOptions, ContainerImages, ExternalStack, KeycloakOptions, McpServerOptions, Need,
-    StackConfig,
+    Backend, BuildOptions, ContainersOptions, ExternalStack, KeycloakOptions, McpServerOptions,
+    Need, StackConfig,
 };
 
 /// The Keycloak version used when none is given.
@@ -121,8 +121,9 @@ pub struct StackArgs {
     #[arg(long, env = "USER_OIDC_UID_MAPPING", value_parser = UidMapping::parse)]
     pub uid_mapping: Option<UidMapping>,
 
-    /// External backend: a WebDriver server (e.g. http://127.0.0.1:4444) driving a
-    /// Chromium that reaches Keycloak; without it a local ChromeDriver is started.
+    /// External and containers backends: a WebDriver server (e.g. http://127.0.0.1:4444,
+    /// a Selenium image on the host network) driving a Chromium that reaches Keycloak;
+    /// without it a local ChromeDriver is started.
     #[arg(long, env = "WEBDRIVER_URL", value_parser = http_url_arg)]
     pub webdriver_url: Option<String>,
 
@@ -250,9 +251,10 @@ impl StackArgs {
             needs,
             mcp_server: McpServerOptions::new(&self.mcp_server_version),
             stand_in_leniency: Default::default(),
-            images: ContainerImages {
-                keycloak: self.keycloak_image.clone(),
-                mcp_server: self.mcp_server_image.clone(),
+            containers: ContainersOptions {
+                keycloak_image: self.keycloak_image.clone(),
+                mcp_server_image: self.mcp_server_image.clone(),
+                webdriver_url: self.webdriver_url.clone(),
             },
         };
         let redirect_uri = self.redirect_uri()?;

@@ -279,7 +279,7 @@ async fn boot(
         needs: Vec::new(),
         mcp_server: McpServerOptions::new(crate::config::DEFAULT_MCP_SERVER_VERSION),
         stand_in_leniency: Default::default(),
-        images: Default::default(),
+        containers: Default::default(),
     };
     progress.println(&format!(
         "booting Keycloak {} for the {id} columns ({})",

@@ -82,7 +82,7 @@ fn http_url(url: &str, flag: &str) -> anyhow::Result<()> {
 }
 
 /// A WebDriver server the user runs: it must say it is ready.
-async fn remote_webdriver(stack: &mut Stack, url: &str) -> anyhow::Result<()> {
+pub(super) async fn remote_webdriver(stack: &mut Stack, url: &str) -> anyhow::Result<()> {
     let url = url.trim_end_matches('/');
     http_url(url, "--webdriver-url")?;
     let resp = Http::new(DEFAULT_TIMEOUT)

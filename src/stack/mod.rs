@@ -35,7 +35,7 @@ use crate::secret::Secret;
 use process::ManagedProcess;
 use run::RunContext;
 
-pub use containers::ContainerImages;
+pub use containers::ContainersOptions;
 pub use instances::{Instance, InstanceSettings, McpInstances};
 pub use native::keycloak::{BuildOptions, KeycloakOptions};
 pub use native::mcp_server::McpServerOptions;
@@ -114,8 +114,8 @@ pub struct StackConfig {
     pub mcp_server: McpServerOptions,
     /// Deliberate defects of the stand-in (the mutation self-test; none otherwise).
     pub stand_in_leniency: Leniency,
-    /// The images the containers backend runs.
-    pub images: containers::ContainerImages,
+    /// What the containers backend runs: its images and browser.
+    pub containers: containers::ContainersOptions,
 }
 
 impl StackConfig {

@@ -54,7 +54,7 @@ pub async fn start(
     let official = (images::KEYCLOAK_OFFICIAL, images::KEYCLOAK_LOCAL);
     let (image, image_id) = images::resolve(
         engine,
-        &cfg.images.keycloak,
+        &cfg.containers.keycloak_image,
         &opts.version,
         official,
         "Keycloak",

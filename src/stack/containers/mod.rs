@@ -20,19 +20,23 @@ use super::{Need, Stack, StackConfig, SubjectWiring, native};
 use crate::progress::Progress;
 use engine::Engine;
 
-/// The images the containers backend runs: repositories, tagged with the versions asked
-/// for (or full references with a tag).
+/// What the containers backend runs: the images (repositories, tagged with the versions
+/// asked for, or full references with a tag), and the browser.
 #[derive(Clone, Debug)]
-pub struct ContainerImages {
-    pub keycloak: String,
-    pub mcp_server: String,
+pub struct ContainersOptions {
+    pub keycloak_image: String,
+    pub mcp_server_image: String,
+    /// A WebDriver server the user runs (a Selenium image on the host network) instead of
+    /// the local ChromeDriver.
+    pub webdriver_url: Option<String>,
 }
 
-impl Default for ContainerImages {
+impl Default for ContainersOptions {
     fn default() -> Self {
         Self {
-            keycloak: images::KEYCLOAK_OFFICIAL.into(),
-            mcp_server: images::MCP_SERVER_OFFICIAL.into(),
+            keycloak_image: images::KEYCLOAK_OFFICIAL.into(),
+            mcp_server_image: images::MCP_SERVER_OFFICIAL.into(),
+            webdriver_url: None,
         }
     }
 }
@@ -44,8 +48,15 @@ pub async fn up(
     progress: Arc<Progress>,
 ) -> anyhow::Result<Stack> {
     let engine = Engine::connect().await?;
+    let remote_webdriver = cfg.containers.webdriver_url.clone();
+    let local_browser = StackConfig {
+        needs: (cfg.needs.iter().copied())
+            .filter(|n| *n != Need::Browser || remote_webdriver.is_none())
+            .collect(),
+        ..cfg.clone()
+    };
     let start = keycloak::start(&engine, &run, cfg, &progress);
-    let (kc, browser) = native::with_browser(&run, cfg, &progress, start).await;
+    let (kc, browser) = native::with_browser(&run, &local_browser, &progress, start).await;
     let kc = kc?;
     let components = vec![
         ("keycloak".to_owned(), cfg.keycloak.version.clone()),
@@ -67,7 +78,13 @@ pub async fn up(
         boot_time: kc.boot_time,
         argv: kc.argv,
     };
-    native::assemble((run, progress, cfg), booted, components, browser).await
+    let mut stack = native::assemble((run, progress, cfg), booted, components, browser).await?;
+    if let Some(url) = remote_webdriver
+        && cfg.needs(Need::Browser)
+    {
+        super::external::remote_webdriver(&mut stack, &url).await?;
+    }
+    Ok(stack)
 }
 
 /// The stand-in, then the MCP server as a container of the configured image, pointed at
@@ -85,7 +102,7 @@ pub(super) async fn start_subjects(stack: &mut Stack, wiring: &SubjectWiring) {
                 // Its start fails with what to do; the resource server still starts.
                 stack.progress.println(&format!("{e:#}"));
                 let (image, version) = (
-                    &stack.config.images.mcp_server,
+                    &stack.config.containers.mcp_server_image,
                     &stack.config.mcp_server.version,
                 );
                 stack.config.mcp_server.image = Some(images::reference(image, version));
@@ -100,7 +117,7 @@ async fn mcp_server_image(stack: &Stack) -> anyhow::Result<(String, String)> {
     let engine = Engine::connect().await?;
     let official = (images::MCP_SERVER_OFFICIAL, images::MCP_SERVER_LOCAL);
     let (image, version) = (
-        &stack.config.images.mcp_server,
+        &stack.config.containers.mcp_server_image,
         &stack.config.mcp_server.version,
     );
     images::resolve(
