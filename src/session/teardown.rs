@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::Session;
-use crate::stack::{Backend, containers, process};
+use crate::stack::process;
 
 /// What teardown did and what it found left over. Anything left fails the run.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -80,9 +80,7 @@ pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> Teard
             .push(format!("process {pid} still running after stop: {cmd}"));
     }
     process::kill_marked(&session.run.id);
-    if session.stack.backend == Backend::Containers {
-        count_containers_left(session, &mut report).await;
-    }
+    count_containers_left(session, &mut report).await;
     if let Some(dir) = copy_logs_to {
         copy_logs(&logs, dir);
     }
@@ -100,7 +98,7 @@ pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> Teard
 
 /// Containers of the run that outlived the stop (each named in the notes), then removed.
 async fn count_containers_left(session: &Session, report: &mut TeardownReport) {
-    match containers::left_after_stop(&session.run.id).await {
+    match session.stack.containers_left().await {
         Ok(left) => {
             report.containers_left = left.len() as u32;
             for c in left {

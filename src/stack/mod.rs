@@ -310,6 +310,15 @@ impl Stack {
         }
     }
 
+    /// The run's containers still on the engine after [`Stack::stop`] (each removed now);
+    /// none for a backend that starts no container.
+    pub async fn containers_left(&self) -> anyhow::Result<Vec<String>> {
+        match self.backend {
+            Backend::Containers => containers::left_after_stop(&self.run.id).await,
+            Backend::Native | Backend::External => Ok(Vec::new()),
+        }
+    }
+
     /// Why `need` cannot be met, if it cannot.
     pub fn unavailable(&self, need: Need) -> Option<&Unavailable> {
         self.unavailable.iter().find(|u| u.need == need)
