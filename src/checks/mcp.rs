@@ -63,6 +63,7 @@ const fn mcp_check(
         spec,
         subject,
         needs: NEEDS,
+        spec_revisions: super::NO_REVISION,
         run,
     }
 }
@@ -85,52 +86,52 @@ pub const CHECKS: &[Check] = &[
     mcp_check(
         "MCP-03",
         "no token: 401 with a Bearer challenge naming resource_metadata, which resolves",
-        "RFC9728-5.1; RFC6750-3; MCP-authz-2025-06-18-AS-location",
+        "RFC9728-5.1; RFC6750-3; MCP-authz-2025-06-18-AS-location (from 2025-11-25 resource_metadata in the challenge is one of two discovery mechanisms, the well-known URI the other)",
         Subject::McpServer,
         check_fn!(no_token),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_check(
         "MCP-04",
         "a garbage token (opaque, an unknown kid, a valid token re-signed under Keycloak's kid): 401 invalid_token naming resource_metadata; the valid token is accepted",
         "RFC6750-3.1; RFC9728-5.1",
         Subject::McpServer,
         check_fn!(garbage_token),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_check(
         "MCP-05",
         "protected resource metadata at both paths names the MCP URL and authorization servers with RFC 8414 metadata and S256",
         "RFC9728-3; RFC8414-3; MCP-authz-2025-06-18-AS-location",
         Subject::McpServer,
         check_fn!(metadata),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_check(
         "MCP-06",
         "the proxy's /oauth/authorize refuses a request without code_challenge",
         "RFC7636-4.4.1; MCP-authz-2025-06-18-code-protection",
         Subject::McpServer,
         check_fn!(proxy::no_challenge),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_check(
         "MCP-07",
         "the proxy's /oauth/authorize refuses code_challenge_method=plain",
         "RFC7636-4.2; RFC7636-4.4.1",
         Subject::McpServer,
         check_fn!(proxy::plain_method),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_check(
         "MCP-08",
         "the proxy's /oauth/authorize takes a missing code_challenge_method as plain, so refuses it",
         "RFC7636-4.3",
         Subject::McpServer,
         check_fn!(proxy::missing_method),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_check(
         "MCP-09",
         "the proxy's /oauth/authorize refuses a client id it does not allow, without redirecting",
         "RFC6749-4.1.2.1",
         Subject::McpServer,
         check_fn!(proxy::unknown_client),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_user_check(
         "MCP-10",
         "the tool-to-scope map derived live by leave-one-out holds its invariants and matches its snapshot",
@@ -144,7 +145,7 @@ pub const CHECKS: &[Check] = &[
         "MCP-authz-2025-06-18-scopes; RFC6750-3.1 (insufficient_scope)",
         Subject::McpServer,
         check_fn!(enforcement::enforcement),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_user_check(
         "MCP-12",
         "a Login Flow v2 grant made by another user does not provision the caller",
@@ -158,28 +159,28 @@ pub const CHECKS: &[Check] = &[
         "MCP-2025-06-18-lifecycle-capability-negotiation; MCP-2025-06-18-client-elicitation",
         Subject::McpServer,
         check_fn!(enforcement::no_elicitation_without_capability),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_check(
         "MCP-14",
         "an expired token: 401 invalid_token naming resource_metadata; the same token is accepted while fresh",
         "RFC6750-3.1; RFC9728-5.1",
         Subject::McpServer,
         check_fn!(tokens::expired),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_user_check(
         "MCP-15",
         "a token for another audience: 401 invalid_token; the same exchange for the MCP server's audience is accepted",
         "RFC9068-4; RFC8707-2; MCP-authz-2025-06-18-token-audience",
         Subject::McpServer,
         check_fn!(tokens::wrong_audience),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_check(
         "MCP-16",
         "a token from a foreign issuer with a valid signature: 401 invalid_token; the same client's token from the issuer is accepted",
         "RFC9068-4; RFC7519-4.1.1",
         Subject::McpServer,
         check_fn!(tokens::foreign_issuer),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_user_check(
         "MCP-17",
         "a token with an empty scope claim is shown no scoped tool",
@@ -193,7 +194,7 @@ pub const CHECKS: &[Check] = &[
         "RFC7636-4.6; MCP-authz-2025-06-18-PKCE",
         Subject::McpServer,
         check_fn!(proxy_flow::wrong_verifier),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_user_check(
         "MCP-19",
         "the proxy's /oauth/token refuses a reused proxy code",
@@ -207,17 +208,17 @@ pub const CHECKS: &[Check] = &[
         "RFC9700-2.1.1; RFC9700-4.5; OIDC-Core-3.1.3.7",
         Subject::McpServer,
         check_fn!(proxy_flow::code_injection),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     Check {
         needs: INSTANCE_NEEDS,
         ..mcp_check(
             "MCP-21",
             "with ENABLE_DCR=true the proxy still refuses a client id nobody registered",
-            "RFC7591-3; RFC9700-4.1; MCP-authz-2025-06-18-DCR",
+            "RFC7591-3; RFC9700-4.1; MCP-authz-2025-06-18-DCR (SHOULD; MAY from 2025-11-25; deprecated in favour of CIMD in 2026-07-28)",
             Subject::McpServer,
             check_fn!(open_proxy::unregistered_client),
         )
-    },
+    }.revisions(super::ALL_REVISIONS),
 ];
 
 async fn starts(ctx: &CheckCtx) -> CheckResult {

@@ -76,6 +76,8 @@ pub struct CheckReport {
     pub title: String,
     pub area: String,
     pub spec: String,
+    /// The MCP specification revisions stating what the check tests (may be empty).
+    pub spec_revisions: Vec<String>,
     pub component: String,
     pub status: Status,
     pub detail: String,
@@ -94,6 +96,11 @@ impl CheckReport {
             title: check.title.to_owned(),
             area: check.area.name().to_owned(),
             spec: check.spec.to_owned(),
+            spec_revisions: check
+                .spec_revisions
+                .iter()
+                .map(|r| (*r).to_owned())
+                .collect(),
             component: check.subject.name().to_owned(),
             status,
             detail,
@@ -115,6 +122,9 @@ pub struct Report {
     pub backend: String,
     pub realm: String,
     pub components: Map<String, Value>,
+    /// The MCP protocol version the MCP server answered `initialize` with, over the
+    /// harness's MCP client; `None` (null) when the run made no MCP session.
+    pub mcp_protocol_version: Option<String>,
     pub keycloak_features: Vec<String>,
     pub keycloak_argv: Vec<String>,
     pub phases: Map<String, Value>,
@@ -134,6 +144,34 @@ impl Report {
             .map(|s| {
                 let n = checks.iter().filter(|c| c.status == *s).count();
                 (s.name().to_owned(), Value::from(n))
+            })
+            .collect()
+    }
+
+    /// Per MCP specification revision, the counts per status of the checks of that
+    /// revision: `2025-06-18: 40 pass, 0 fail, …` (revisions no check of the run belongs
+    /// to are left out).
+    pub fn revision_lines(&self) -> Vec<String> {
+        crate::checks::SPEC_REVISIONS
+            .iter()
+            .filter_map(|r| {
+                let of: Vec<CheckReport> = (self.checks.iter())
+                    .filter(|c| c.spec_revisions.iter().any(|x| x == r))
+                    .cloned()
+                    .collect();
+                if of.is_empty() {
+                    return None;
+                }
+                let counts = Self::summarize(&of);
+                let counts: Vec<String> = Status::ALL
+                    .iter()
+                    .map(|s| format!("{} {}", counts[s.name()], s.name()))
+                    .collect();
+                Some(format!(
+                    "MCP {r}: {} checks: {}",
+                    of.len(),
+                    counts.join(", ")
+                ))
             })
             .collect()
     }
