@@ -8,11 +8,13 @@
 //! its proxy's code flow, and a second configuration with `ENABLE_DCR=true`.
 
 mod bearer;
+mod discovery;
 mod enforcement;
 mod open_proxy;
 mod proxy;
 pub(crate) mod proxy_flow;
 mod tokens;
+mod transport;
 mod users;
 
 use anyhow::{Context, bail, ensure};
@@ -219,6 +221,48 @@ pub const CHECKS: &[Check] = &[
             check_fn!(open_proxy::unregistered_client),
         )
     }.revisions(super::ALL_REVISIONS),
+    mcp_check(
+        "MCP-22",
+        "MUST: a request with a valid token and a foreign Origin (http://evil.example) is refused with 403",
+        "MCP-transports Streamable HTTP security: servers MUST validate Origin (2025-06-18); an invalid Origin MUST get 403 Forbidden (2025-11-25, 2026-07-28)",
+        Subject::McpServer,
+        check_fn!(transport::foreign_origin),
+    ).revisions(super::ALL_REVISIONS),
+    mcp_check(
+        "MCP-23",
+        "MUST: a valid token only in the query string (?access_token=), no Authorization header, gets 401",
+        "MCP-authz access token usage (tokens MUST be sent in the Authorization header, MUST NOT be in the query string; a request without a valid token MUST get 401); RFC6750-2.3",
+        Subject::McpServer,
+        check_fn!(transport::token_in_query),
+    ).revisions(super::ALL_REVISIONS),
+    mcp_check(
+        "MCP-24",
+        "MUST: a valid token's claims under alg none, and signed by a key that is not the realm's, each get 401",
+        "MCP-authz token validation (MUST validate per OAuth 2.1 §5.2; invalid tokens MUST receive 401); RFC8725-3.1",
+        Subject::McpServer,
+        check_fn!(transport::foreign_signatures),
+    ).revisions(super::ALL_REVISIONS),
+    mcp_check(
+        "MCP-25",
+        "MUST: the protected resource metadata named by the 401 challenge, and at the well-known URL, has resource identical to the MCP URL the client used",
+        "RFC9728-3.3; MCP-authz protected resource metadata (MUST implement RFC 9728)",
+        Subject::McpServer,
+        check_fn!(discovery::resource_is_the_url_used),
+    ).revisions(super::ALL_REVISIONS),
+    mcp_check(
+        "MCP-26",
+        "SHOULD: the 401 challenge carries scope next to resource_metadata",
+        "MCP-authz-2025-11-25 scope challenge (SHOULD include scope in WWW-Authenticate; kept in 2026-07-28); RFC6750-3; RFC9728-5.1",
+        Subject::McpServer,
+        check_fn!(discovery::challenge_names_scope),
+    ).revisions(super::SINCE_2025_11_25),
+    mcp_check(
+        "MCP-27",
+        "SHOULD NOT: offline_access is neither in the 401 challenge's scope nor in the metadata's scopes_supported",
+        "MCP-authz-2026-07-28 refresh tokens (servers SHOULD NOT include offline_access in the WWW-Authenticate scope or PRM scopes_supported)",
+        Subject::McpServer,
+        check_fn!(discovery::no_offline_access),
+    ).revisions(super::SINCE_2026_07_28),
 ];
 
 async fn starts(ctx: &CheckCtx) -> CheckResult {
