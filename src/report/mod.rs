@@ -167,8 +167,9 @@ impl Report {
                     .iter()
                     .map(|s| format!("{} {}", counts[s.name()], s.name()))
                     .collect();
+                let checks = if of.len() == 1 { "check" } else { "checks" };
                 Some(format!(
-                    "MCP {r}: {} checks: {}",
+                    "MCP {r}: {} {checks}: {}",
                     of.len(),
                     counts.join(", ")
                 ))
@@ -222,4 +223,62 @@ fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
     // Reports are built from redacted evidence; this is the last line of defence.
     let text = crate::secret::redact(text);
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::catalogue;
+
+    #[test]
+    fn revision_lines_count_the_statuses_of_each_revisions_checks() {
+        let all = catalogue();
+        let report = |ids: &[(&str, Status)]| -> Vec<String> {
+            let checks: Vec<CheckReport> = (ids.iter())
+                .map(|(id, s)| {
+                    let c = all.iter().find(|c| c.id == *id).unwrap();
+                    CheckReport::new(c, *s, String::new())
+                })
+                .collect();
+            let mut r = Report {
+                schema_version: 1,
+                run_id: "r".into(),
+                started_at: String::new(),
+                finished_at: String::new(),
+                backend: "native".into(),
+                realm: String::new(),
+                components: Map::new(),
+                mcp_protocol_version: None,
+                keycloak_features: Vec::new(),
+                keycloak_argv: Vec::new(),
+                phases: Map::new(),
+                summary: Report::summarize(&checks),
+                checks,
+                teardown: TeardownReport::default(),
+                problems: Vec::new(),
+            };
+            r.summary = Report::summarize(&r.checks);
+            r.revision_lines()
+        };
+        // EXCHANGE-03 belongs to no revision; MCP-27 to 2026-07-28 only.
+        let lines = report(&[
+            ("MCP-04", Status::Pass),
+            ("MCP-27", Status::Xfail),
+            ("EXCHANGE-03", Status::Fail),
+        ]);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[0].starts_with("MCP 2025-06-18: 1 check: 1 pass, 0 fail"));
+        assert!(lines[2].starts_with("MCP 2026-07-28: 2 checks: 1 pass, 0 fail, 0 skip, 1 xfail"));
+        assert!(report(&[("EXCHANGE-03", Status::Pass)]).is_empty());
+        let json = serde_json::to_value(CheckReport::new(
+            all.iter().find(|c| c.id == "MCP-26").unwrap(),
+            Status::Pass,
+            String::new(),
+        ))
+        .unwrap();
+        assert_eq!(
+            json["spec_revisions"],
+            serde_json::json!(["2025-11-25", "2026-07-28"])
+        );
+    }
 }
