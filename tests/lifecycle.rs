@@ -76,6 +76,7 @@ const PANICKY: Check = Check {
     spec: "test",
     subject: Subject::Keycloak,
     needs: &[],
+    spec_revisions: &[],
     run: check_fn!(registers_then_panics),
 };
 
@@ -123,6 +124,7 @@ const WRONG_PASSWORD: Check = Check {
     spec: "test",
     subject: Subject::Keycloak,
     needs: &[mcp_authz_harness::checks::Need::Browser],
+    spec_revisions: &[],
     run: check_fn!(logs_in_with_a_wrong_password),
 };
 

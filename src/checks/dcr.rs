@@ -22,6 +22,7 @@ const fn dcr_check(
         spec,
         subject: Subject::Keycloak,
         needs: &[],
+        spec_revisions: super::NO_REVISION,
         run,
     }
 }
@@ -30,27 +31,27 @@ pub const CHECKS: &[Check] = &[
     dcr_check(
         "DCR-01",
         "anonymous registration creates a confidential client and echoes its metadata",
-        "RFC7591-3.2.1",
+        "RFC7591-3.2.1; MCP-authz DCR: SHOULD in 2025-06-18, MAY in 2025-11-25, MAY and deprecated in favour of CIMD in 2026-07-28",
         check_fn!(create),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     dcr_check(
         "DCR-02",
         "a client_id in the registration request is refused",
         "RFC7591-3.2.2",
         check_fn!(client_id_refused),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     dcr_check(
         "DCR-03",
         "a redirect URI outside the trusted hosts is refused by policy",
         "RFC7591-3.2.2; Keycloak-Trusted-Hosts-policy",
         check_fn!(untrusted_redirect_refused),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     dcr_check(
         "DCR-04",
         "a scope outside the allowed client scopes is refused by policy",
         "RFC7591-3.2.2; Keycloak-Allowed-Client-Scopes-policy",
         check_fn!(scope_refused),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     dcr_check(
         "DCR-05",
         "read returns the metadata with the registration access token; a wrong token gets 401",

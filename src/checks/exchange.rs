@@ -28,6 +28,7 @@ const fn exchange_check(
         spec,
         subject: Subject::Keycloak,
         needs,
+        spec_revisions: super::NO_REVISION,
         run,
     }
 }

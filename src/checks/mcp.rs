@@ -8,11 +8,13 @@
 //! its proxy's code flow, and a second configuration with `ENABLE_DCR=true`.
 
 mod bearer;
+mod discovery;
 mod enforcement;
 mod open_proxy;
 mod proxy;
 pub(crate) mod proxy_flow;
 mod tokens;
+mod transport;
 mod users;
 
 use anyhow::{Context, bail, ensure};
@@ -63,6 +65,7 @@ const fn mcp_check(
         spec,
         subject,
         needs: NEEDS,
+        spec_revisions: super::NO_REVISION,
         run,
     }
 }
@@ -85,52 +88,52 @@ pub const CHECKS: &[Check] = &[
     mcp_check(
         "MCP-03",
         "no token: 401 with a Bearer challenge naming resource_metadata, which resolves",
-        "RFC9728-5.1; RFC6750-3; MCP-authz-2025-06-18-AS-location",
+        "RFC9728-5.1; RFC6750-3; MCP-authz-2025-06-18-AS-location (from 2025-11-25 resource_metadata in the challenge is one of two discovery mechanisms, the well-known URI the other)",
         Subject::McpServer,
         check_fn!(no_token),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_check(
         "MCP-04",
         "a garbage token (opaque, an unknown kid, a valid token re-signed under Keycloak's kid): 401 invalid_token naming resource_metadata; the valid token is accepted",
         "RFC6750-3.1; RFC9728-5.1",
         Subject::McpServer,
         check_fn!(garbage_token),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_check(
         "MCP-05",
         "protected resource metadata at both paths names the MCP URL and authorization servers with RFC 8414 metadata and S256",
         "RFC9728-3; RFC8414-3; MCP-authz-2025-06-18-AS-location",
         Subject::McpServer,
         check_fn!(metadata),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_check(
         "MCP-06",
         "the proxy's /oauth/authorize refuses a request without code_challenge",
         "RFC7636-4.4.1; MCP-authz-2025-06-18-code-protection",
         Subject::McpServer,
         check_fn!(proxy::no_challenge),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_check(
         "MCP-07",
         "the proxy's /oauth/authorize refuses code_challenge_method=plain",
         "RFC7636-4.2; RFC7636-4.4.1",
         Subject::McpServer,
         check_fn!(proxy::plain_method),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_check(
         "MCP-08",
         "the proxy's /oauth/authorize takes a missing code_challenge_method as plain, so refuses it",
         "RFC7636-4.3",
         Subject::McpServer,
         check_fn!(proxy::missing_method),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_check(
         "MCP-09",
         "the proxy's /oauth/authorize refuses a client id it does not allow, without redirecting",
         "RFC6749-4.1.2.1",
         Subject::McpServer,
         check_fn!(proxy::unknown_client),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_user_check(
         "MCP-10",
         "the tool-to-scope map derived live by leave-one-out holds its invariants and matches its snapshot",
@@ -144,7 +147,7 @@ pub const CHECKS: &[Check] = &[
         "MCP-authz-2025-06-18-scopes; RFC6750-3.1 (insufficient_scope)",
         Subject::McpServer,
         check_fn!(enforcement::enforcement),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_user_check(
         "MCP-12",
         "a Login Flow v2 grant made by another user does not provision the caller",
@@ -158,28 +161,28 @@ pub const CHECKS: &[Check] = &[
         "MCP-2025-06-18-lifecycle-capability-negotiation; MCP-2025-06-18-client-elicitation",
         Subject::McpServer,
         check_fn!(enforcement::no_elicitation_without_capability),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_check(
         "MCP-14",
         "an expired token: 401 invalid_token naming resource_metadata; the same token is accepted while fresh",
         "RFC6750-3.1; RFC9728-5.1",
         Subject::McpServer,
         check_fn!(tokens::expired),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_user_check(
         "MCP-15",
         "a token for another audience: 401 invalid_token; the same exchange for the MCP server's audience is accepted",
         "RFC9068-4; RFC8707-2; MCP-authz-2025-06-18-token-audience",
         Subject::McpServer,
         check_fn!(tokens::wrong_audience),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_check(
         "MCP-16",
         "a token from a foreign issuer with a valid signature: 401 invalid_token; the same client's token from the issuer is accepted",
         "RFC9068-4; RFC7519-4.1.1",
         Subject::McpServer,
         check_fn!(tokens::foreign_issuer),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_user_check(
         "MCP-17",
         "a token with an empty scope claim is shown no scoped tool",
@@ -193,7 +196,7 @@ pub const CHECKS: &[Check] = &[
         "RFC7636-4.6; MCP-authz-2025-06-18-PKCE",
         Subject::McpServer,
         check_fn!(proxy_flow::wrong_verifier),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     mcp_user_check(
         "MCP-19",
         "the proxy's /oauth/token refuses a reused proxy code",
@@ -207,17 +210,59 @@ pub const CHECKS: &[Check] = &[
         "RFC9700-2.1.1; RFC9700-4.5; OIDC-Core-3.1.3.7",
         Subject::McpServer,
         check_fn!(proxy_flow::code_injection),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     Check {
         needs: INSTANCE_NEEDS,
         ..mcp_check(
             "MCP-21",
             "with ENABLE_DCR=true the proxy still refuses a client id nobody registered",
-            "RFC7591-3; RFC9700-4.1; MCP-authz-2025-06-18-DCR",
+            "RFC7591-3; RFC9700-4.1; MCP-authz-2025-06-18-DCR (SHOULD; MAY from 2025-11-25; deprecated in favour of CIMD in 2026-07-28)",
             Subject::McpServer,
             check_fn!(open_proxy::unregistered_client),
         )
-    },
+    }.revisions(super::ALL_REVISIONS),
+    mcp_check(
+        "MCP-22",
+        "MUST: a request with a valid token and a foreign Origin (http://evil.example) is refused with 403",
+        "MCP-transports Streamable HTTP security: servers MUST validate Origin (2025-06-18); an invalid Origin MUST get 403 Forbidden (2025-11-25, 2026-07-28)",
+        Subject::McpServer,
+        check_fn!(transport::foreign_origin),
+    ).revisions(super::ALL_REVISIONS),
+    mcp_check(
+        "MCP-23",
+        "MUST: a valid token only in the query string (?access_token=), no Authorization header, gets 401",
+        "MCP-authz access token usage (tokens MUST be sent in the Authorization header, MUST NOT be in the query string; a request without a valid token MUST get 401); RFC6750-2.3",
+        Subject::McpServer,
+        check_fn!(transport::token_in_query),
+    ).revisions(super::ALL_REVISIONS),
+    mcp_check(
+        "MCP-24",
+        "MUST: a valid token's claims under alg none, and signed by a key that is not the realm's, each get 401",
+        "MCP-authz token validation (MUST validate per OAuth 2.1 §5.2; invalid tokens MUST receive 401); RFC8725-3.1",
+        Subject::McpServer,
+        check_fn!(transport::foreign_signatures),
+    ).revisions(super::ALL_REVISIONS),
+    mcp_check(
+        "MCP-25",
+        "MUST: the protected resource metadata named by the 401 challenge, and at the well-known URL, has resource identical to the MCP URL the client used",
+        "RFC9728-3.3; MCP-authz protected resource metadata (MUST implement RFC 9728)",
+        Subject::McpServer,
+        check_fn!(discovery::resource_is_the_url_used),
+    ).revisions(super::ALL_REVISIONS),
+    mcp_check(
+        "MCP-26",
+        "SHOULD: the 401 challenge carries scope next to resource_metadata",
+        "MCP-authz-2025-11-25 scope challenge (SHOULD include scope in WWW-Authenticate; kept in 2026-07-28); RFC6750-3; RFC9728-5.1",
+        Subject::McpServer,
+        check_fn!(discovery::challenge_names_scope),
+    ).revisions(super::SINCE_2025_11_25),
+    mcp_check(
+        "MCP-27",
+        "SHOULD NOT: offline_access is neither in the 401 challenge's scope nor in the metadata's scopes_supported",
+        "MCP-authz-2026-07-28 refresh tokens (servers SHOULD NOT include offline_access in the WWW-Authenticate scope or PRM scopes_supported)",
+        Subject::McpServer,
+        check_fn!(discovery::no_offline_access),
+    ).revisions(super::SINCE_2026_07_28),
 ];
 
 async fn starts(ctx: &CheckCtx) -> CheckResult {

@@ -115,10 +115,36 @@ pub struct Check {
     pub spec: &'static str,
     pub subject: Subject,
     pub needs: &'static [Need],
+    /// The revisions of the MCP authorization specification (and its Streamable HTTP
+    /// transport) that state the requirement the check tests, among [`SPEC_REVISIONS`];
+    /// empty for a check of Keycloak or of the deployment that no MCP revision states.
+    pub spec_revisions: &'static [&'static str],
     pub run: CheckFn,
 }
 
+/// The MCP specification revisions a check can belong to, oldest first.
+pub const SPEC_REVISIONS: [&str; 3] = ["2025-06-18", "2025-11-25", "2026-07-28"];
+/// Stated by every revision.
+pub const ALL_REVISIONS: &[&str] = &SPEC_REVISIONS;
+/// First stated by 2025-11-25 and kept by 2026-07-28.
+pub const SINCE_2025_11_25: &[&str] = &["2025-11-25", "2026-07-28"];
+/// First stated by 2026-07-28.
+pub const SINCE_2026_07_28: &[&str] = &["2026-07-28"];
+/// No MCP revision states it: Keycloak's own behaviour, or the deployment's.
+pub const NO_REVISION: &[&str] = &[];
+
 impl Check {
+    /// The same check, belonging to `revisions` (see [`Check::spec_revisions`]).
+    pub const fn revisions(mut self, revisions: &'static [&'static str]) -> Self {
+        self.spec_revisions = revisions;
+        self
+    }
+
+    /// Whether the check belongs to revision `r`.
+    pub fn belongs_to(&self, r: &str) -> bool {
+        self.spec_revisions.contains(&r)
+    }
+
     /// The trial name: `<ID> <title>`, so libtest's substring filter works on both.
     pub fn trial_name(&self) -> String {
         format!("{} {}", self.id, self.title)
@@ -193,24 +219,40 @@ pub fn catalogue_markdown() -> String {
     let mut md = String::from(
         "# Catalogue\n\nGenerated from the check table (`src/checks/`); a test fails when this file is stale \
          (`UPDATE_DOCS=1 cargo test --test docs` rewrites it). Each check states the behaviour it expects and \
-         the clause that behaviour comes from; `component` is what the check judges.\n",
+         the clause that behaviour comes from; `component` is what the check judges. `MCP revisions` names the \
+         revisions of the MCP authorization specification (with its Streamable HTTP transport) that state the \
+         requirement the check tests; `run --spec-revision R` runs those of R. A dash: no MCP revision states it \
+         (Keycloak's own behaviour, or the deployment's).\n",
     );
+    let counts: Vec<String> = SPEC_REVISIONS
+        .iter()
+        .map(|r| {
+            let n = catalogue().iter().filter(|c| c.belongs_to(r)).count();
+            format!("{r}: {n}")
+        })
+        .collect();
+    md.push_str(&format!(
+        "\n{} checks; per MCP revision: {}.\n",
+        catalogue().len(),
+        counts.join(", ")
+    ));
     for area in Area::ALL {
         let checks: Vec<Check> = catalogue().into_iter().filter(|c| c.area == area).collect();
         if checks.is_empty() {
             continue;
         }
         md.push_str(&format!(
-            "\n## {}\n\n| ID | title | spec | component | needs |\n|---|---|---|---|---|\n",
+            "\n## {}\n\n| ID | title | spec | MCP revisions | component | needs |\n|---|---|---|---|---|---|\n",
             area.name()
         ));
         for c in checks {
             let needs: Vec<&str> = c.needs.iter().map(|n| n.name()).collect();
             md.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} |\n",
                 c.id,
                 crate::markdown::cell(c.title),
                 c.spec,
+                revisions_cell(c.spec_revisions),
                 c.subject.name(),
                 if needs.is_empty() {
                     "keycloak".to_owned()
@@ -221,6 +263,27 @@ pub fn catalogue_markdown() -> String {
         }
     }
     md
+}
+
+/// A table cell for a check's revisions: `2025-06-18, 2025-11-25`, or `–` for none.
+pub fn revisions_cell(revisions: &[&str]) -> String {
+    if revisions.is_empty() {
+        "–".to_owned()
+    } else {
+        revisions.join(", ")
+    }
+}
+
+/// `--spec-revision`'s value: one of [`SPEC_REVISIONS`].
+pub fn spec_revision_arg(s: &str) -> Result<String, String> {
+    if SPEC_REVISIONS.contains(&s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "unknown MCP specification revision {s:?}; the known revisions are {}",
+            SPEC_REVISIONS.join(", ")
+        ))
+    }
 }
 
 /// A parsed `--only` selection.
@@ -329,6 +392,28 @@ mod tests {
             );
             assert!(!c.spec.is_empty() && !c.title.is_empty(), "{}", c.id);
         }
+    }
+
+    #[test]
+    fn revisions_are_known_in_order_and_keycloak_only_areas_name_none() {
+        for c in catalogue() {
+            let pos: Vec<usize> = (c.spec_revisions.iter())
+                .map(|r| {
+                    SPEC_REVISIONS
+                        .iter()
+                        .position(|k| k == r)
+                        .unwrap_or_else(|| panic!("{}: unknown revision {r}", c.id))
+                })
+                .collect();
+            assert!(pos.windows(2).all(|w| w[0] < w[1]), "{}: {pos:?}", c.id);
+            if matches!(c.area, Area::Exchange | Area::Rs) {
+                assert!(c.spec_revisions.is_empty(), "{}", c.id);
+            }
+        }
+        assert!(spec_revision_arg("2026-07-28").is_ok());
+        let e = spec_revision_arg("1999-01-01").unwrap_err();
+        assert!(e.contains("2025-06-18, 2025-11-25, 2026-07-28"), "{e}");
+        assert_eq!(revisions_cell(&[]), "–");
     }
 
     #[test]

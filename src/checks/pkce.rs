@@ -28,6 +28,7 @@ const fn pkce_check(
         spec,
         subject: Subject::Keycloak,
         needs: &[Need::Browser],
+        spec_revisions: super::NO_REVISION,
         run,
     }
 }
@@ -38,37 +39,37 @@ pub const CHECKS: &[Check] = &[
         "a DCR-registered public client completes the code flow with S256",
         "RFC7636-4; OIDC-Core-3.1.3.7",
         check_fn!(public_success),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     pkce_check(
         "PKCE-02",
         "a confidential client completes the code flow with S256",
         "RFC7636-4.5; RFC6749-4.1.3",
         check_fn!(confidential_success),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     pkce_check(
         "PKCE-03",
         "a DCR-registered public client is refused without a code challenge",
         "RFC7636-4.4.1; RFC9700-2.1.1",
         check_fn!(missing_challenge),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     pkce_check(
         "PKCE-04",
         "a wrong code_verifier is refused with invalid_grant",
         "RFC7636-4.6",
         check_fn!(wrong_verifier),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     pkce_check(
         "PKCE-05",
         "a missing code_verifier is refused",
         "RFC7636-4.5; RFC7636-4.6",
         check_fn!(missing_verifier),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     pkce_check(
         "PKCE-06",
         "code_challenge_method=plain is refused where S256 is required",
         "RFC7636-4.2; RFC9700-2.1.1",
         check_fn!(plain_refused),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     pkce_check(
         "PKCE-07",
         "a code redeemed twice: the second is refused and the first tokens revoked",
@@ -84,9 +85,9 @@ pub const CHECKS: &[Check] = &[
     pkce_check(
         "PKCE-09",
         "state comes back unchanged, with iss",
-        "RFC6749-4.1.2; RFC9207-2",
+        "RFC6749-4.1.2; RFC9207-2 (iss in the authorization response: SHOULD in MCP-authz 2026-07-28)",
         check_fn!(state_round_trip),
-    ),
+    ).revisions(super::SINCE_2026_07_28),
     pkce_check(
         "PKCE-10",
         "a wrong password stays on the login page with an error and no code",

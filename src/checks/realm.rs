@@ -19,6 +19,7 @@ pub const CHECKS: &[Check] = &[
         spec: "Keycloak-Admin-REST-POST-realms",
         subject: Subject::Realm,
         needs: &[],
+        spec_revisions: super::NO_REVISION,
         run: check_fn!(imports),
     },
     Check {
@@ -28,8 +29,10 @@ pub const CHECKS: &[Check] = &[
         spec: "OIDC-Discovery-4.3; RFC8414-3.3; RFC8414-2",
         subject: Subject::Keycloak,
         needs: &[],
+        spec_revisions: super::NO_REVISION,
         run: check_fn!(discovery),
-    },
+    }
+    .revisions(super::ALL_REVISIONS),
     Check {
         id: "REALM-03",
         title: "the JWKS has an RS256 signing key whose kid validates a fresh token",
@@ -37,6 +40,7 @@ pub const CHECKS: &[Check] = &[
         spec: "RFC7517-4.5; RFC7515-4.1.4",
         subject: Subject::Keycloak,
         needs: &[],
+        spec_revisions: super::NO_REVISION,
         run: check_fn!(jwks),
     },
     Check {
@@ -46,6 +50,7 @@ pub const CHECKS: &[Check] = &[
         spec: "Keycloak-Admin-REST-realm-representation",
         subject: Subject::Realm,
         needs: &[],
+        spec_revisions: super::NO_REVISION,
         run: check_fn!(file_is_subset_of_live),
     },
     Check {
@@ -55,6 +60,7 @@ pub const CHECKS: &[Check] = &[
         spec: "RFC6749-4.4; RFC7519-7.2",
         subject: Subject::Keycloak,
         needs: &[],
+        spec_revisions: super::NO_REVISION,
         run: check_fn!(service_account_token),
     },
 ];

@@ -27,6 +27,7 @@ const fn rs_check(
         spec,
         subject: Subject::ResourceServer,
         needs,
+        spec_revisions: super::NO_REVISION,
         run,
     }
 }

@@ -23,6 +23,7 @@ const fn token_check(
         spec,
         subject: Subject::Keycloak,
         needs: &[Need::Browser],
+        spec_revisions: super::NO_REVISION,
         run,
     }
 }
@@ -33,7 +34,7 @@ pub const CHECKS: &[Check] = &[
         "a refresh grant returns new tokens and, with rotation on, the old refresh token is refused",
         "RFC6749-6; RFC9700-4.14.2",
         check_fn!(refresh_rotation),
-    ),
+    ).revisions(super::ALL_REVISIONS),
     token_check(
         "TOKEN-02",
         "an offline token survives the end of the user's sessions; an online one does not",

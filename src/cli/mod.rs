@@ -138,6 +138,10 @@ pub struct RunArgs {
     /// Comma list of areas (REALM, DCR, ...) and check IDs (DCR-03) to run.
     #[arg(long)]
     pub only: Option<String>,
+    /// Only the checks of this MCP specification revision (2025-06-18, 2025-11-25,
+    /// 2026-07-28); with --only, the checks both select.
+    #[arg(long, value_name = "REVISION", value_parser = crate::checks::spec_revision_arg)]
+    pub spec_revision: Option<String>,
     /// Where to write the reports.
     #[arg(long, default_value = "target/conformance")]
     pub report_dir: PathBuf,

@@ -28,7 +28,10 @@ async fn execute(args: RunArgs, update_pins: bool) -> u8 {
         let mut out = std::io::stdout().lock();
         let listed = match update_pins {
             true => pinning_selection(None, &all).unwrap_or_default(),
-            false => all.clone(),
+            false => (all.iter())
+                .filter(|c| (args.spec_revision.as_ref()).is_none_or(|r| c.belongs_to(r)))
+                .copied()
+                .collect(),
         };
         for c in &listed {
             // A closed pipe (`run --list | head`) ends the listing quietly.
@@ -93,11 +96,24 @@ fn select(args: &RunArgs, all: &[Check], pins: bool) -> Result<Vec<Check>, Strin
     if pins {
         return pinning_selection(args.only.as_deref(), all);
     }
-    match &args.only {
-        None => Ok(all.to_vec()),
+    let mut chosen: Vec<Check> = match &args.only {
+        None => all.to_vec(),
         Some(spec) => {
             let sel = Selection::parse(spec, all)?;
-            Ok(all.iter().filter(|c| sel.matches(c)).copied().collect())
+            all.iter().filter(|c| sel.matches(c)).copied().collect()
+        }
+    };
+    if let Some(r) = &args.spec_revision {
+        chosen.retain(|c| c.belongs_to(r));
+        if chosen.is_empty() {
+            return Err(format!(
+                "--spec-revision {r}: no selected check belongs to it{}",
+                args.only
+                    .as_deref()
+                    .map(|o| format!(" (with --only {o})"))
+                    .unwrap_or_default()
+            ));
         }
     }
+    Ok(chosen)
 }

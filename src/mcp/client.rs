@@ -33,6 +33,33 @@ use crate::secret::Secret;
 /// The protocol version the harness speaks (MCP specification 2025-06-18).
 pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion::V_2025_06_18;
 
+/// The protocol versions servers answered `initialize` with, by MCP endpoint URL, over
+/// every connection of this process (see [`negotiated_at`]).
+static NEGOTIATED: Mutex<std::collections::BTreeMap<String, String>> =
+    Mutex::new(std::collections::BTreeMap::new());
+
+/// The protocol version a server under `base_url` (`http://127.0.0.1:PORT`) answered
+/// `initialize` with, the last time this process connected to it; `None` when it made no
+/// MCP session there.
+pub fn negotiated_at(base_url: &str) -> Option<String> {
+    let base = base_url.trim_end_matches('/');
+    let seen = NEGOTIATED.lock().unwrap_or_else(|e| e.into_inner());
+    seen.iter()
+        .filter(|(url, _)| {
+            url.strip_prefix(base)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+        .map(|(_, v)| v.clone())
+        .next_back()
+}
+
+fn record_negotiated(url: &str, version: Option<String>) {
+    if let Some(v) = version {
+        let mut seen = NEGOTIATED.lock().unwrap_or_else(|e| e.into_inner());
+        seen.insert(url.to_owned(), v);
+    }
+}
+
 /// How the client answers `elicitation/create`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum ElicitationPolicy {
@@ -286,6 +313,12 @@ impl McpClient {
         service
             .set_response_cache_config(ClientCacheConfig::disabled())
             .await;
+        record_negotiated(
+            &opts.url,
+            service
+                .peer_info()
+                .map(|i| i.protocol_version.as_str().to_owned()),
+        );
         Ok(McpClient {
             service,
             received,

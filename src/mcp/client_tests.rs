@@ -143,6 +143,14 @@ async fn pins_the_protocol_version_and_lists_every_page() {
     let client = McpClient::connect(options(&url)).await.unwrap();
     assert_eq!(script.offered.lock().await.as_deref(), Some("2025-06-18"));
     assert_eq!(client.negotiated_version().as_deref(), Some("2025-06-18"));
+    // The report's mcp_protocol_version: found by the server's base URL, not another's.
+    let base = url.trim_end_matches("/mcp");
+    assert_eq!(
+        super::negotiated_at(base).as_deref(),
+        Some("2025-06-18"),
+        "{url}"
+    );
+    assert_eq!(super::negotiated_at("http://127.0.0.1:9"), None);
     assert_eq!(
         client.server_info(),
         Some(("scripted".into(), "1.2.3".into()))

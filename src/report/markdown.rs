@@ -21,6 +21,14 @@ pub fn render(r: &Report) -> String {
         .map(|(k, v)| format!("{k} `{}`", v.as_str().unwrap_or_default()))
         .collect();
     let _ = writeln!(md, "- components: {}", comps.join(", "));
+    let _ = writeln!(
+        md,
+        "- MCP protocol version negotiated with the MCP server: {}",
+        match &r.mcp_protocol_version {
+            Some(v) => format!("`{v}`"),
+            None => "none (no MCP session was made)".to_owned(),
+        }
+    );
     if r.components.get("nextcloud").and_then(|v| v.as_str()) == Some("stand-in")
         || r.uses_stand_in()
     {
@@ -43,6 +51,9 @@ pub fn render(r: &Report) -> String {
         .map(|s| format!("{} {}", r.summary[s.name()], s.name()))
         .collect();
     let _ = writeln!(md, "- summary: {}", counts.join(", "));
+    for line in r.revision_lines() {
+        let _ = writeln!(md, "- {line}");
+    }
     let t = &r.teardown;
     let _ = writeln!(
         md,
@@ -59,16 +70,22 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(
         md,
-        "| ID | title | spec | component | status | ms |\n|---|---|---|---|---|---|"
+        "| ID | title | spec | MCP revisions | component | status | ms |\n|---|---|---|---|---|---|---|"
     );
     for c in &r.checks {
         let si = if c.stand_in { " ⓢ" } else { "" };
         let _ = writeln!(
             md,
-            "| {} | {}{si} | {} | {} | {} | {} |",
+            "| {} | {}{si} | {} | {} | {} | {} | {} |",
             c.id,
             cell(&c.title),
             c.spec,
+            crate::checks::revisions_cell(
+                &c.spec_revisions
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+            ),
             c.component,
             status_cell(c.status),
             c.duration_ms

@@ -76,6 +76,8 @@ pub struct CheckReport {
     pub title: String,
     pub area: String,
     pub spec: String,
+    /// The MCP specification revisions stating what the check tests (may be empty).
+    pub spec_revisions: Vec<String>,
     pub component: String,
     pub status: Status,
     pub detail: String,
@@ -94,6 +96,11 @@ impl CheckReport {
             title: check.title.to_owned(),
             area: check.area.name().to_owned(),
             spec: check.spec.to_owned(),
+            spec_revisions: check
+                .spec_revisions
+                .iter()
+                .map(|r| (*r).to_owned())
+                .collect(),
             component: check.subject.name().to_owned(),
             status,
             detail,
@@ -115,6 +122,9 @@ pub struct Report {
     pub backend: String,
     pub realm: String,
     pub components: Map<String, Value>,
+    /// The MCP protocol version the MCP server answered `initialize` with, over the
+    /// harness's MCP client; `None` (null) when the run made no MCP session.
+    pub mcp_protocol_version: Option<String>,
     pub keycloak_features: Vec<String>,
     pub keycloak_argv: Vec<String>,
     pub phases: Map<String, Value>,
@@ -134,6 +144,35 @@ impl Report {
             .map(|s| {
                 let n = checks.iter().filter(|c| c.status == *s).count();
                 (s.name().to_owned(), Value::from(n))
+            })
+            .collect()
+    }
+
+    /// Per MCP specification revision, the counts per status of the checks of that
+    /// revision: `2025-06-18: 40 pass, 0 fail, …` (revisions no check of the run belongs
+    /// to are left out).
+    pub fn revision_lines(&self) -> Vec<String> {
+        crate::checks::SPEC_REVISIONS
+            .iter()
+            .filter_map(|r| {
+                let of: Vec<CheckReport> = (self.checks.iter())
+                    .filter(|c| c.spec_revisions.iter().any(|x| x == r))
+                    .cloned()
+                    .collect();
+                if of.is_empty() {
+                    return None;
+                }
+                let counts = Self::summarize(&of);
+                let counts: Vec<String> = Status::ALL
+                    .iter()
+                    .map(|s| format!("{} {}", counts[s.name()], s.name()))
+                    .collect();
+                let checks = if of.len() == 1 { "check" } else { "checks" };
+                Some(format!(
+                    "MCP {r}: {} {checks}: {}",
+                    of.len(),
+                    counts.join(", ")
+                ))
             })
             .collect()
     }
@@ -184,4 +223,62 @@ fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
     // Reports are built from redacted evidence; this is the last line of defence.
     let text = crate::secret::redact(text);
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::catalogue;
+
+    #[test]
+    fn revision_lines_count_the_statuses_of_each_revisions_checks() {
+        let all = catalogue();
+        let report = |ids: &[(&str, Status)]| -> Vec<String> {
+            let checks: Vec<CheckReport> = (ids.iter())
+                .map(|(id, s)| {
+                    let c = all.iter().find(|c| c.id == *id).unwrap();
+                    CheckReport::new(c, *s, String::new())
+                })
+                .collect();
+            let mut r = Report {
+                schema_version: 1,
+                run_id: "r".into(),
+                started_at: String::new(),
+                finished_at: String::new(),
+                backend: "native".into(),
+                realm: String::new(),
+                components: Map::new(),
+                mcp_protocol_version: None,
+                keycloak_features: Vec::new(),
+                keycloak_argv: Vec::new(),
+                phases: Map::new(),
+                summary: Report::summarize(&checks),
+                checks,
+                teardown: TeardownReport::default(),
+                problems: Vec::new(),
+            };
+            r.summary = Report::summarize(&r.checks);
+            r.revision_lines()
+        };
+        // EXCHANGE-03 belongs to no revision; MCP-27 to 2026-07-28 only.
+        let lines = report(&[
+            ("MCP-04", Status::Pass),
+            ("MCP-27", Status::Xfail),
+            ("EXCHANGE-03", Status::Fail),
+        ]);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[0].starts_with("MCP 2025-06-18: 1 check: 1 pass, 0 fail"));
+        assert!(lines[2].starts_with("MCP 2026-07-28: 2 checks: 1 pass, 0 fail, 0 skip, 1 xfail"));
+        assert!(report(&[("EXCHANGE-03", Status::Pass)]).is_empty());
+        let json = serde_json::to_value(CheckReport::new(
+            all.iter().find(|c| c.id == "MCP-26").unwrap(),
+            Status::Pass,
+            String::new(),
+        ))
+        .unwrap();
+        assert_eq!(
+            json["spec_revisions"],
+            serde_json::json!(["2025-11-25", "2026-07-28"])
+        );
+    }
 }

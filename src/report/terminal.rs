@@ -43,6 +43,12 @@ pub fn render(report: &Report) -> String {
         t.clients_left,
         t.dirs_left
     ));
+    for line in report.revision_lines() {
+        out.push_str(&format!("{line}\n"));
+    }
+    if let Some(v) = &report.mcp_protocol_version {
+        out.push_str(&format!("MCP protocol version negotiated: {v}\n"));
+    }
     for p in &report.problems {
         out.push_str(&format!("problem: {p}\n"));
     }

@@ -232,6 +232,12 @@ pub fn build_report(
         backend: session.stack.backend.name().to_owned(),
         realm: format!("{} ({})", session.realm.name, session.realm.file.origin),
         components,
+        mcp_protocol_version: match &session.stack.subjects.mcp {
+            crate::stack::McpServerState::Running(m) => {
+                crate::mcp::client::negotiated_at(&m.base_url)
+            }
+            _ => None,
+        },
         keycloak_features: session.keycloak_features.clone(),
         keycloak_argv: session.stack.keycloak_argv.clone(),
         phases,

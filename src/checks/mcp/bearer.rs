@@ -17,6 +17,15 @@ pub(super) async fn initialize(
     url: &str,
     token: Option<&Secret>,
 ) -> anyhow::Result<Response> {
+    let mut req = initialize_request(http, url);
+    if let Some(t) = token {
+        req = req.bearer(t);
+    }
+    Ok(req.send().await?)
+}
+
+/// An `initialize` request, as a client's first call, with no credentials yet.
+pub(super) fn initialize_request(http: &Http, url: &str) -> crate::http::Request {
     let body = serde_json::json!({
         "jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {
@@ -25,14 +34,9 @@ pub(super) async fn initialize(
             "clientInfo": {"name": "mcp-authz-harness", "version": env!("CARGO_PKG_VERSION")}
         }
     });
-    let mut req = http
-        .post(url)
+    http.post(url)
         .header("Accept", "application/json, text/event-stream")
-        .json(&body);
-    if let Some(t) = token {
-        req = req.bearer(t);
-    }
-    Ok(req.send().await?)
+        .json(&body)
 }
 
 /// RFC 6750 §3.1: a refused token gets 401 with `error="invalid_token"` in the Bearer
@@ -80,17 +84,23 @@ pub(super) async fn expect_accepted(
     ctx.step(format!("control: initialize with {what}"));
     let resp = initialize(ctx.http(), url, Some(sibling)).await?;
     accepted(&resp, what)?;
+    end_session(ctx, url, &resp, sibling).await;
+    Ok(())
+}
+
+/// Ends the session `resp` opened, if it opened one (best effort: a session left open
+/// only costs the server memory).
+pub(super) async fn end_session(ctx: &CheckCtx, url: &str, resp: &Response, token: &Secret) {
     if let Some(session) = resp.header("mcp-session-id") {
         // Best effort: a session left open only costs the server memory.
         let _ = ctx
             .http()
             .delete(url)
             .header("Mcp-Session-Id", session)
-            .bearer(sibling)
+            .bearer(token)
             .send()
             .await;
     }
-    Ok(())
 }
 
 #[cfg(test)]
