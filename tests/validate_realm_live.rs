@@ -110,7 +110,7 @@ fn the_misnamed_exchange_attribute_regresses_the_checks_that_need_the_switch() {
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(
             side_report["teardown"],
-            json!({"processes_left": 0, "clients_deleted": side_report["teardown"]["clients_deleted"],
+            json!({"processes_left": 0, "containers_left": 0, "clients_deleted": side_report["teardown"]["clients_deleted"],
                    "clients_deleted_by_admin_fallback": 0, "clients_left": 0, "dirs_left": 0,
                    "realms_left": 0}),
             "{side}"

@@ -99,7 +99,7 @@ pub fn backend_images(keycloak: &str, mcp_server: &str) -> Vec<(String, String)>
     let build = "mcp-authz-harness images build";
     let pull = |image: &str, version: &str| {
         let r = reference(image, version);
-        let fix = format!("docker pull {r}");
+        let fix = format!("docker pull {r}, or the local equivalent below (either will do)");
         (r, fix)
     };
     vec![
@@ -245,7 +245,10 @@ mod tests {
             .into_iter()
             .map(|(_, f)| f)
             .collect();
-        assert_eq!(fixes[0], "docker pull quay.io/keycloak/keycloak:26.7.3");
+        assert_eq!(
+            fixes[0],
+            "docker pull quay.io/keycloak/keycloak:26.7.3, or the local equivalent below (either will do)"
+        );
         assert_eq!(
             fixes[1],
             "mcp-authz-harness images build --keycloak-version 26.7.3"
