@@ -557,6 +557,30 @@ async fn build_image(
     .await
 }
 
+/// Builds `reference` from `dockerfile` alone (an empty context), on `engine`, logging to
+/// `log`: what the containers backend does to prepare Keycloak's image per build options.
+pub async fn build_dockerfile(
+    engine: &Engine,
+    reference: &str,
+    dockerfile: &str,
+    log: &Path,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    docker_cli()?;
+    let context = tempfile::tempdir().context("creating a build context")?;
+    std::fs::write(context.path().join("Dockerfile"), dockerfile)?;
+    let mut cmd = docker(engine);
+    cmd.args(docker_build_args(reference, context.path(), &[], false));
+    run_logged(
+        cmd,
+        &format!("docker build {reference}"),
+        log,
+        BUILD_TIMEOUT,
+        progress,
+    )
+    .await
+}
+
 /// The `docker` CLI aimed at `engine`, with the classic builder (the one a 20.10 engine
 /// without buildx has; it honours `--network host` with no entitlement).
 fn docker(engine: &Engine) -> tokio::process::Command {

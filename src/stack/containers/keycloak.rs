@@ -2,13 +2,9 @@
 //! `kc.sh build` (Keycloak's documented pattern for `start --optimized`), then started on
 //! the host network with the run's ports and a bootstrap admin of its own.
 
-use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
+use anyhow::Context;
 
 use super::container::{ContainerSpec, ManagedContainer};
 use super::engine::Engine;
@@ -22,9 +18,6 @@ use crate::stack::process::ManagedProcess;
 use crate::stack::run::RunContext;
 use crate::stack::wait::wait_ready;
 use crate::stack::{KEYCLOAK_PROCESS, StackConfig};
-
-/// How long preparing an image with `kc.sh build` may take.
-const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// A Keycloak container this run started.
 pub struct ContainerKeycloak {
@@ -171,67 +164,7 @@ async fn prepare(
          org.mcp-authz-harness.keycloak.build-options=\"{args}\"\n",
         args = build.args().join(" ")
     );
-    docker_build(
-        &tag,
-        &dockerfile,
-        &run.path("keycloak-image-build.log"),
-        progress,
-    )
-    .await?;
+    let log = run.path("keycloak-image-build.log");
+    super::build::build_dockerfile(engine, &tag, &dockerfile, &log, progress).await?;
     Ok(tag)
-}
-
-/// `docker build --network host -t tag -` with `dockerfile` on stdin (no context).
-async fn docker_build(
-    tag: &str,
-    dockerfile: &str,
-    log: &Path,
-    progress: &Progress,
-) -> anyhow::Result<()> {
-    let out = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    let mut child = Command::new("docker")
-        .args(["build", "--network", "host", "-t", tag, "-"])
-        .stdin(Stdio::piped())
-        .stdout(out.try_clone()?)
-        .stderr(out)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot run `docker build` ({e}): the containers backend builds the Keycloak \
-                 image for these build options with the docker CLI; install it (Debian: \
-                 `apt-get install docker.io`)"
-            )
-        })?;
-    let mut stdin = child.stdin.take().context("docker build's stdin")?;
-    stdin.write_all(dockerfile.as_bytes()).await?;
-    drop(stdin);
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if started.elapsed() > BUILD_TIMEOUT {
-            let _ = child.kill().await;
-            bail!(
-                "`docker build -t {tag}` did not finish within {}s; log {}",
-                BUILD_TIMEOUT.as_secs(),
-                log.display()
-            );
-        }
-        progress.tick(&format!(
-            "building {tag} ({}s of at most {}s)",
-            started.elapsed().as_secs(),
-            BUILD_TIMEOUT.as_secs()
-        ));
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    if !status.success() {
-        bail!(
-            "`docker build -t {tag}` failed ({status}); last lines of {}:\n{}",
-            log.display(),
-            crate::stack::process::log_tail(log, 30)
-        );
-    }
-    Ok(())
 }
