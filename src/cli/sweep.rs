@@ -46,7 +46,7 @@ async fn sweep_containers(args: &SweepArgs, older_than: time::Duration) -> anyho
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let (mut found, mut removed) = (0, 0);
     for (id, created, run_id) in engine.labelled(None).await? {
-        let short = &id[..12.min(id.len())];
+        let short = crate::stack::containers::engine::short_id(&id);
         if now - created < older_than.whole_seconds() {
             continue;
         }

@@ -129,11 +129,7 @@ pub fn decide(present: Option<String>, rebuild: bool, base_built: bool) -> Actio
     }
 }
 
-/// `sha256:0123456789abcdef...` -> `0123456789ab`, as `docker images` shows it.
-pub fn short_id(id: &str) -> &str {
-    let hex = id.strip_prefix("sha256:").unwrap_or(id);
-    &hex[..hex.len().min(12)]
-}
+pub use super::engine::short_id;
 
 /// The Debian mirror (`bookworm`) and security mirror (`bookworm-security`) the host's
 /// apt uses, from the texts of its sources files (one-line and deb822 formats); Debian's

@@ -140,7 +140,7 @@ impl ManagedContainer {
     }
 
     pub fn short_id(&self) -> &str {
-        &self.id[..self.id.len().min(12)]
+        super::engine::short_id(&self.id)
     }
 
     /// Stops it (SIGTERM, SIGKILL after `grace`) and removes it.

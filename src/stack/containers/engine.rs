@@ -186,6 +186,12 @@ async fn unversioned_get(socket: &std::path::Path, path: &str) -> anyhow::Result
     Ok(body.to_owned())
 }
 
+/// An image's or a container's ID as `docker` shows it: 12 hex digits, no `sha256:`.
+pub fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    &hex[..hex.len().min(12)]
+}
+
 fn parse_api(version: &str) -> Option<(usize, usize)> {
     let (major, minor) = version.split_once('.')?;
     Some((major.parse().ok()?, minor.parse().ok()?))

@@ -144,7 +144,7 @@ pub async fn left_after_stop(run_id: &str) -> anyhow::Result<Vec<String>> {
             }
             return Ok(left
                 .into_iter()
-                .map(|(id, _, _)| id[..12.min(id.len())].to_owned())
+                .map(|(id, _, _)| engine::short_id(&id).to_owned())
                 .collect());
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
