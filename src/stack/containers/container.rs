@@ -25,6 +25,9 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use super::engine::{Engine, RUN_LABEL};
 use crate::stack::RUN_MARKER_VAR;
 
+/// How long a command run inside a container may take to finish its output.
+const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What to run: an image with arguments appended to its entrypoint, like `docker run`.
 #[derive(Clone, Debug, Default)]
 pub struct ContainerSpec {
@@ -131,11 +134,23 @@ impl ManagedContainer {
             .container
             .as_ref()
             .context("the container was stopped")?;
-        let mut result = container
-            .exec(ExecCommand::new(cmd.iter().copied()))
-            .await
-            .with_context(|| format!("running {cmd:?} in {}", self.short_id()))?;
-        let out = result.stdout_to_vec().await?;
+        let what = format!("running {cmd:?} in {}", self.short_id());
+        // An exec whose process ends before the engine attached can leave its output
+        // stream open: bounded, so a start never waits on it forever.
+        let out = tokio::time::timeout(EXEC_TIMEOUT, async {
+            let mut result = container
+                .exec(ExecCommand::new(cmd.iter().copied()))
+                .await?;
+            result.stdout_to_vec().await
+        })
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "{what}: no end of output within {}s",
+                EXEC_TIMEOUT.as_secs()
+            )
+        })?
+        .with_context(|| what.clone())?;
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
@@ -158,7 +173,7 @@ impl ManagedContainer {
             tracing::debug!(id = self.id, "stop did not complete: {stopped:?}");
         }
         // AutoRemove usually got there first; a container already gone counts as removed.
-        let _ = container.rm().await;
+        let _ = tokio::time::timeout(Duration::from_secs(20), container.rm()).await;
         if let Err(e) = self.engine.remove(&self.id).await {
             tracing::warn!("{e:#}");
         }
