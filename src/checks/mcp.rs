@@ -11,6 +11,7 @@ mod bearer;
 mod discovery;
 mod enforcement;
 mod open_proxy;
+mod passthrough;
 mod proxy;
 pub(crate) mod proxy_flow;
 mod tokens;
@@ -263,6 +264,13 @@ pub const CHECKS: &[Check] = &[
         Subject::McpServer,
         check_fn!(discovery::no_offline_access),
     ).revisions(super::SINCE_2026_07_28),
+    mcp_user_check(
+        "MCP-32",
+        "MUST NOT: the token the MCP client sent never reaches the resource server (no token passthrough), seen in the resource server's log",
+        "MCP-authz access token privilege restriction (MCP servers MUST NOT pass through the token received from the MCP client; all revisions); MCP security best practices: token passthrough",
+        Subject::McpServer,
+        check_fn!(passthrough::no_passthrough),
+    ).revisions(super::ALL_REVISIONS),
 ];
 
 async fn starts(ctx: &CheckCtx) -> CheckResult {

@@ -17,18 +17,22 @@ use crate::oauth::jwt;
 use crate::secret::Secret;
 
 /// Every scope the server lists, as a set.
-fn all_listed(listed: &[String]) -> BTreeSet<String> {
+pub(super) fn all_listed(listed: &[String]) -> BTreeSet<String> {
     listed.iter().cloned().collect()
 }
 
 /// Whether this release provisions users through Login Flow v2 (older releases pass the
 /// user's bearer token on to Nextcloud instead).
-fn provisions(tools: &[String]) -> bool {
+pub(super) fn provisions(tools: &[String]) -> bool {
     tools.iter().any(|t| t == provision::PROVISION_TOOL)
 }
 
 /// Provisions `USER` through Login Flow v2 (the user grants their own request).
-async fn provision_user(ctx: &CheckCtx, url: &str, listed: &[String]) -> anyhow::Result<()> {
+pub(super) async fn provision_user(
+    ctx: &CheckCtx,
+    url: &str,
+    listed: &[String],
+) -> anyhow::Result<()> {
     let token = token_for(ctx, USER, &all_listed(listed)).await?;
     let p = provision::login_flow(ctx.http(), &ctx.evidence, url, &token, &token).await?;
     let status = p.final_status().unwrap_or_default();
