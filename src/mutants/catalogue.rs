@@ -254,6 +254,16 @@ pub const MUTANTS: &[Mutant] = &[
         kills: &["MCP-11", "MCP-12"],
     },
     Mutant {
+        id: "M-MCP-0.68.3",
+        title: "an MCP server release that passes the client's token on to Nextcloud (0.68.3)",
+        defect: Defect::McpServer {
+            set_env: &[],
+            release: Some("0.68.3"),
+        },
+        runs: "MCP-32",
+        kills: &["MCP-32"],
+    },
+    Mutant {
         id: "M-KC-NO-STANDARD-EXCHANGE",
         title: "Keycloak without Standard Token Exchange (token-exchange-standard disabled)",
         defect: Defect::Keycloak {
