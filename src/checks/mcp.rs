@@ -14,6 +14,7 @@ mod open_proxy;
 mod passthrough;
 mod proxy;
 pub(crate) mod proxy_flow;
+mod step_up;
 mod tokens;
 mod transport;
 mod users;
@@ -263,6 +264,20 @@ pub const CHECKS: &[Check] = &[
         "MCP-authz-2026-07-28 refresh tokens (servers SHOULD NOT include offline_access in the WWW-Authenticate scope or PRM scopes_supported)",
         Subject::McpServer,
         check_fn!(discovery::no_offline_access),
+    ).revisions(super::SINCE_2026_07_28),
+    mcp_user_check(
+        "MCP-30",
+        "SHOULD: after provisioning, a tools/call whose one scope the token lacks gets 403 with a Bearer insufficient_scope challenge naming that scope and a resource_metadata that resolves; with the scope the call is not refused for scope",
+        "MCP-authz-2025-11-25 scope challenge handling, runtime insufficient scope errors (SHOULD answer 403 with WWW-Authenticate: Bearer error=\"insufficient_scope\", scope, resource_metadata; kept in 2026-07-28); RFC6750-3.1",
+        Subject::McpServer,
+        check_fn!(step_up::insufficient_scope),
+    ).revisions(super::SINCE_2025_11_25),
+    mcp_user_check(
+        "MCP-31",
+        "SHOULD: after provisioning, a tools/call lacking every scope of a tool that needs several gets one 403 insufficient_scope challenge naming all of them",
+        "MCP-authz-2026-07-28 server scope management (servers SHOULD include all scopes required for the current operation in a single challenge, not incrementally); RFC6750-3.1",
+        Subject::McpServer,
+        check_fn!(step_up::single_challenge),
     ).revisions(super::SINCE_2026_07_28),
     mcp_user_check(
         "MCP-32",

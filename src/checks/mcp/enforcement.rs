@@ -27,12 +27,29 @@ pub(super) fn provisions(tools: &[String]) -> bool {
     tools.iter().any(|t| t == provision::PROVISION_TOOL)
 }
 
-/// Provisions `USER` through Login Flow v2 (the user grants their own request).
+/// `USER` is provisioned in this session's server: a second Login Flow v2 run would find
+/// no flow to start (the tool answers `already_provisioned` without a login URL), and two
+/// at once (checks run side by side) leave one of them pending.
+struct Provisioned;
+
+/// Provisions `USER` through Login Flow v2 (the user grants their own request), once per
+/// session: concurrent callers wait for the first, later ones find it done.
 pub(super) async fn provision_user(
     ctx: &CheckCtx,
     url: &str,
     listed: &[String],
 ) -> anyhow::Result<()> {
+    ctx.session
+        .memo
+        .get_or_try_init(|| async {
+            login_flow_v2(ctx, url, listed).await?;
+            anyhow::Ok(Provisioned)
+        })
+        .await?;
+    Ok(())
+}
+
+async fn login_flow_v2(ctx: &CheckCtx, url: &str, listed: &[String]) -> anyhow::Result<()> {
     let token = token_for(ctx, USER, &all_listed(listed)).await?;
     let p = provision::login_flow(ctx.http(), &ctx.evidence, url, &token, &token).await?;
     let status = p.final_status().unwrap_or_default();
@@ -162,7 +179,7 @@ fn not_enforced(tool: &str, scope: &str, outcome: &anyhow::Result<ToolOutcome>) 
 /// Whether `text` names `scope` as a whole word: `notes.read` is not named by
 /// `notes.readwrite` or `mynotes.read`, but is by "Missing: notes.read." (a full stop
 /// ends a sentence unless a name goes on after it).
-fn names_scope(text: &str, scope: &str) -> bool {
+pub(super) fn names_scope(text: &str, scope: &str) -> bool {
     let in_name = |c: char| c.is_alphanumeric() || "_-:/".contains(c);
     text.match_indices(scope).any(|(at, _)| {
         let before = text[..at].chars().next_back();
