@@ -24,6 +24,8 @@ pub enum SecretKind {
     FernetKey,
     AuthorizationCode,
     CodeVerifier,
+    /// An MCP session ID (`Mcp-Session-Id`): whoever holds it can address the session.
+    SessionId,
     Token,
 }
 
@@ -40,6 +42,7 @@ impl SecretKind {
             Self::FernetKey => "fernet_key",
             Self::AuthorizationCode => "code",
             Self::CodeVerifier => "code_verifier",
+            Self::SessionId => "mcp_session_id",
             Self::Token => "token",
         }
     }

@@ -14,6 +14,7 @@ mod open_proxy;
 mod passthrough;
 mod proxy;
 pub(crate) mod proxy_flow;
+mod session;
 mod step_up;
 mod tokens;
 mod transport;
@@ -265,6 +266,20 @@ pub const CHECKS: &[Check] = &[
         Subject::McpServer,
         check_fn!(discovery::no_offline_access),
     ).revisions(super::SINCE_2026_07_28),
+    mcp_check(
+        "MCP-28",
+        "MUST: a session ID without a token never authenticates (a request on an open session without the Authorization header gets 401; with the token it is accepted)",
+        "MCP-authz 2025-06-18/2025-11-25 access token usage (authorization MUST be included in every HTTP request, even in the same logical session); MCP security best practices Session Hijacking (MCP servers MUST NOT use sessions for authentication); 2026-07-28 removed sessions",
+        Subject::McpServer,
+        check_fn!(session::no_token_on_session),
+    ).revisions(super::UNTIL_2025_11_25),
+    mcp_check(
+        "MCP-29",
+        "MUST: session IDs are distinct per session, visible ASCII, and unguessable (at least 122 bits of apparent entropy, no sequential numbering)",
+        "MCP-transports 2025-06-18/2025-11-25 session management (session ID MUST only contain visible ASCII 0x21-0x7E; SHOULD be globally unique and cryptographically secure); MCP security best practices Session Hijacking (MUST use secure, non-deterministic session IDs); 2026-07-28 removed sessions",
+        Subject::McpServer,
+        check_fn!(session::session_ids),
+    ).revisions(super::UNTIL_2025_11_25),
     mcp_user_check(
         "MCP-30",
         "SHOULD: after provisioning, a tools/call whose one scope the token lacks gets 403 with a Bearer insufficient_scope challenge naming that scope and a resource_metadata that resolves; with the scope the call is not refused for scope",

@@ -130,6 +130,9 @@ pub const ALL_REVISIONS: &[&str] = &SPEC_REVISIONS;
 pub const SINCE_2025_11_25: &[&str] = &["2025-11-25", "2026-07-28"];
 /// First stated by 2026-07-28.
 pub const SINCE_2026_07_28: &[&str] = &["2026-07-28"];
+/// Stated by 2025-06-18 and 2025-11-25 only: protocol-level sessions (`Mcp-Session-Id`),
+/// which 2026-07-28 removed.
+pub const UNTIL_2025_11_25: &[&str] = &["2025-06-18", "2025-11-25"];
 /// No MCP revision states it: Keycloak's own behaviour, or the deployment's.
 pub const NO_REVISION: &[&str] = &[];
 

@@ -19,7 +19,7 @@ pub(super) const FOREIGN_ORIGIN: &str = "http://evil.example";
 const HARNESS_KID: &str = "mcp-authz-harness-own-key";
 
 /// A valid token of the MCP server's client and its claims.
-async fn valid_token(ctx: &CheckCtx) -> anyhow::Result<(Secret, serde_json::Value)> {
+pub(super) async fn valid_token(ctx: &CheckCtx) -> anyhow::Result<(Secret, serde_json::Value)> {
     let client = crate::keycloak::realm::MCP_SERVER_CLIENT;
     let (t, claims) = ctx
         .verified_client_credentials(client, &ctx.client_secret(client)?)
