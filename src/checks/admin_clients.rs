@@ -27,9 +27,40 @@ pub async fn service_client(
 pub async fn create(
     ctx: &CheckCtx,
     purpose: &str,
-    mut base: Value,
+    base: Value,
     extra: Value,
 ) -> anyhow::Result<String> {
+    Ok(create_temporary(ctx, purpose, base, extra).await?.client_id)
+}
+
+/// A client [`create_temporary`] made, which the check deletes itself once done with it
+/// ([`Temporary::delete`]); one it does not delete goes at teardown like any other.
+pub struct Temporary {
+    pub client_id: String,
+    /// Keycloak's internal id, which the admin API deletes by.
+    id: String,
+}
+
+impl Temporary {
+    /// Deletes the client now, noting it in the check's evidence.
+    pub async fn delete(self, ctx: &CheckCtx) -> anyhow::Result<()> {
+        ctx.step(format!(
+            "delete client {} through the admin API",
+            self.client_id
+        ));
+        ctx.session
+            .delete_admin_client(&ctx.realm()?.name, &self.id, &ctx.evidence)
+            .await
+    }
+}
+
+/// As [`create`], keeping what deleting it takes.
+pub async fn create_temporary(
+    ctx: &CheckCtx,
+    purpose: &str,
+    mut base: Value,
+    extra: Value,
+) -> anyhow::Result<Temporary> {
     let client_id = format!(
         "{purpose}-{}",
         crate::oauth::pkce::random_value().to_lowercase()
@@ -43,10 +74,11 @@ pub async fn create(
         "client settings: {}",
         crate::http::redact_json(&base)
     ));
-    ctx.session
+    let id = ctx
+        .session
         .create_admin_client(&ctx.realm()?.name, &base, &ctx.evidence)
         .await?;
-    Ok(client_id)
+    Ok(Temporary { client_id, id })
 }
 
 /// An access token of `client_id` by client credentials.

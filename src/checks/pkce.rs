@@ -4,10 +4,12 @@
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
+use serde_json::{Value, json};
 
 use super::flows::{self, USER};
 use super::{Area, Check, CheckCtx, CheckResult, Need, Subject, pass};
 use crate::browser::login::{Credentials, FlowEnd};
+use crate::browser::redirect::Callback;
 use crate::check_fn;
 use crate::oauth::discovery::ProviderMetadata;
 use crate::oauth::jwt;
@@ -94,6 +96,12 @@ pub const CHECKS: &[Check] = &[
         "RFC6749-4.1.2.1",
         check_fn!(wrong_password),
     ),
+    pkce_check(
+        "PKCE-11",
+        "SHOULD: the authorization response carries iss equal to the issuer, and the metadata advertises it (RFC 9207)",
+        "RFC9207-2; RFC9207-2.3; MCP-authz-2026-07-28 (authorization response validation: SHOULD include iss, MUST advertise it)",
+        check_fn!(iss_in_response),
+    ).revisions(super::SINCE_2026_07_28),
 ];
 
 const SCOPE: &str = "openid notes.read";
@@ -422,6 +430,156 @@ async fn state_round_trip(ctx: &CheckCtx) -> CheckResult {
     ))
 }
 
+/// The metadata parameter of RFC 9207 §3.
+const ISS_SUPPORTED: &str = "authorization_response_iss_parameter_supported";
+
+/// Keycloak's per-client switch that leaves `iss` out of its authorization responses.
+const EXCLUDE_ISS: &str = "exclude.issuer.from.auth.response";
+
+/// A scope no client of any realm has: Keycloak refuses it with `invalid_scope`, an
+/// error response that no realm setting turns into a code.
+const NO_SUCH_SCOPE: &str = "pkce-11-no-such-scope";
+
+async fn iss_in_response(ctx: &CheckCtx) -> CheckResult {
+    ctx.step("discovery: is iss in the authorization response advertised? (RFC 9207 §3)");
+    let meta = ctx.discovery().await?;
+    ctx.note(format!(
+        "{ISS_SUPPORTED} = {}",
+        meta.extra
+            .get(ISS_SUPPORTED)
+            .map_or("absent".into(), Value::to_string)
+    ));
+    let client_id = flows::public_client(ctx).await?;
+    let (success, _, _) = flows::code(ctx, &meta, USER, &client_id, "openid").await?;
+    ctx.step(format!(
+        "an error response for {client_id}: a scope it does not have ({NO_SUCH_SCOPE})"
+    ));
+    let pkce = Pkce::new();
+    let (req, state, _) = flows::request(ctx, &client_id, "openid", &pkce);
+    let req = req.set("scope", &format!("openid {NO_SUCH_SCOPE}"));
+    let error = flows::authorize(ctx, &meta, USER, &req, &state)
+        .await?
+        .callback()?;
+    let control = control_response(ctx, &meta).await?;
+    let verdict = judge_iss(&IssObservation {
+        issuer: &meta.issuer,
+        advertised: meta.extra.get(ISS_SUPPORTED),
+        success: &success,
+        error: &error,
+        control: &control,
+    })?;
+    pass(verdict)
+}
+
+/// The successful authorization response for a temporary public client that has
+/// Keycloak's switch [`EXCLUDE_ISS`] on; the client is deleted before this returns.
+async fn control_response(ctx: &CheckCtx, meta: &ProviderMetadata) -> anyhow::Result<Callback> {
+    let base = json!({
+        "publicClient": true, "standardFlowEnabled": true, "directAccessGrantsEnabled": false,
+        "redirectUris": [ctx.session.listener.redirect_uri()],
+    });
+    let attributes = json!({"attributes": {
+        "pkce.code.challenge.method": "S256",
+        EXCLUDE_ISS: "true",
+    }});
+    let control =
+        super::admin_clients::create_temporary(ctx, "pkce-no-iss", base, attributes).await?;
+    let flow = flows::code(ctx, meta, USER, &control.client_id, "openid").await;
+    let deleted = control.delete(ctx).await;
+    let (callback, _, _) = flow?;
+    deleted?;
+    Ok(callback)
+}
+
+/// What PKCE-11 observed.
+struct IssObservation<'a> {
+    /// The issuer of the validated metadata.
+    issuer: &'a str,
+    /// The metadata's `authorization_response_iss_parameter_supported`, as sent.
+    advertised: Option<&'a Value>,
+    /// The session's public client: a successful response.
+    success: &'a Callback,
+    /// The same client: an error response.
+    error: &'a Callback,
+    /// A client with Keycloak's switch that leaves iss out: a successful response.
+    control: &'a Callback,
+}
+
+/// RFC 9207 §2 and §2.3 as MCP authorization 2026-07-28 states them: every authorization
+/// response (an error response too) carries `iss` equal to the issuer (SHOULD; compared
+/// as strings, nothing normalized), and an authorization server that sends it advertises
+/// `authorization_response_iss_parameter_supported: true` (MUST). The control, whose
+/// client has iss switched off, must come back without it: otherwise this check could not
+/// tell a missing iss from a present one.
+fn judge_iss(o: &IssObservation) -> anyhow::Result<String> {
+    let mut problems = Vec::new();
+    if o.control.code.is_none() {
+        problems.push(format!(
+            "the control flow (iss switched off) ended without a code (error {:?}): it shows nothing",
+            o.control.error
+        ));
+    } else if let Some(iss) = &o.control.iss {
+        problems.push(format!(
+            "the control client has {EXCLUDE_ISS}=true and its response still carries iss {iss:?}: \
+             this check cannot tell a response without iss from one with it"
+        ));
+    }
+    if o.success.code.is_none() {
+        problems.push(format!(
+            "the flow of the public client ended without a code (error {:?} {:?})",
+            o.success.error, o.success.error_description
+        ));
+    }
+    if o.error.error.is_none() {
+        problems.push(format!(
+            "the request for a scope the client lacks came back without an error (code {}): \
+             no error response to look at",
+            if o.error.code.is_some() {
+                "present"
+            } else {
+                "absent"
+            }
+        ));
+    }
+    let responses = [
+        ("the authorization response", o.success),
+        ("the error response", o.error),
+    ];
+    for (what, c) in responses {
+        match &c.iss {
+            None => problems.push(format!(
+                "{what} carries no iss (SHOULD, RFC 9207 §2; MCP authorization 2026-07-28)"
+            )),
+            Some(iss) if iss != o.issuer => problems.push(format!(
+                "{what} carries iss {iss:?}, not the issuer {:?} (RFC 9207 §2: simple string comparison)",
+                o.issuer
+            )),
+            Some(_) => {}
+        }
+    }
+    let advertised = o.advertised == Some(&Value::Bool(true));
+    let shown = o.advertised.map_or("absent".into(), Value::to_string);
+    if !advertised {
+        if responses.iter().any(|(_, c)| c.iss.is_some()) {
+            problems.push(format!(
+                "iss is sent but the metadata's {ISS_SUPPORTED} is {shown}, not true \
+                 (MUST, RFC 9207 §2.3; MCP authorization 2026-07-28)"
+            ));
+        } else {
+            problems.push(format!(
+                "the metadata's {ISS_SUPPORTED} is {shown}, not true (RFC 9207 §3)"
+            ));
+        }
+    }
+    ensure!(problems.is_empty(), "{}", problems.join("; "));
+    Ok(format!(
+        "{ISS_SUPPORTED}: true; iss {:?} = the issuer in the authorization response and in the \
+         error response ({}); the control client ({EXCLUDE_ISS}=true) got no iss",
+        o.issuer,
+        o.error.error.as_deref().unwrap_or_default()
+    ))
+}
+
 async fn wrong_password(ctx: &CheckCtx) -> CheckResult {
     let meta = ctx.discovery().await?;
     let client_id = flows::public_client(ctx).await?;
@@ -471,4 +629,179 @@ async fn wrong_password(ctx: &CheckCtx) -> CheckResult {
     pass(format!(
         "login page shows {shown:?}; nothing reached the redirect URI"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISSUER: &str = "http://127.0.0.1:8080/realms/mcp";
+
+    fn response(code: bool, error: Option<&str>, iss: Option<&str>) -> Callback {
+        Callback {
+            path: "/callback".into(),
+            code: code.then(|| Secret::new(SecretKind::AuthorizationCode, "c0de")),
+            state: Some("s".into()),
+            iss: iss.map(str::to_owned),
+            error: error.map(str::to_owned),
+            error_description: None,
+        }
+    }
+
+    fn success(iss: Option<&str>) -> Callback {
+        response(true, None, iss)
+    }
+
+    fn refused(iss: Option<&str>) -> Callback {
+        response(false, Some("invalid_scope"), iss)
+    }
+
+    fn judge(
+        advertised: Option<Value>,
+        ok: Callback,
+        err: Callback,
+        control: Callback,
+    ) -> anyhow::Result<String> {
+        judge_iss(&IssObservation {
+            issuer: ISSUER,
+            advertised: advertised.as_ref(),
+            success: &ok,
+            error: &err,
+            control: &control,
+        })
+    }
+
+    fn fails(r: anyhow::Result<String>, needle: &str) {
+        let e = format!("{:#}", r.expect_err("the judgement should fail"));
+        assert!(e.contains(needle), "{e}");
+    }
+
+    #[test]
+    fn iss_everywhere_advertised_and_absent_from_the_control_passes() {
+        let msg = judge(
+            Some(Value::Bool(true)),
+            success(Some(ISSUER)),
+            refused(Some(ISSUER)),
+            success(None),
+        )
+        .unwrap();
+        assert!(
+            msg.contains("invalid_scope") && msg.contains(ISSUER),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_response_without_iss_fails_the_should() {
+        let t = Some(Value::Bool(true));
+        fails(
+            judge(
+                t.clone(),
+                success(None),
+                refused(Some(ISSUER)),
+                success(None),
+            ),
+            "the authorization response carries no iss (SHOULD",
+        );
+        fails(
+            judge(t, success(Some(ISSUER)), refused(None), success(None)),
+            "the error response carries no iss",
+        );
+    }
+
+    #[test]
+    fn an_iss_other_than_the_issuer_fails_without_normalizing() {
+        let t = Some(Value::Bool(true));
+        for other in [
+            "http://127.0.0.1:8080/realms/other",
+            "http://127.0.0.1:8080/realms/mcp/",
+            "HTTP://127.0.0.1:8080/realms/mcp",
+            "http://127.0.0.1:8080/realms/%6Dcp",
+        ] {
+            fails(
+                judge(
+                    t.clone(),
+                    success(Some(other)),
+                    refused(Some(ISSUER)),
+                    success(None),
+                ),
+                "not the issuer",
+            );
+            fails(
+                judge(
+                    t.clone(),
+                    success(Some(ISSUER)),
+                    refused(Some(other)),
+                    success(None),
+                ),
+                "the error response carries iss",
+            );
+        }
+    }
+
+    #[test]
+    fn iss_sent_but_not_advertised_fails_the_must() {
+        for advertised in [None, Some(Value::Bool(false)), Some(Value::from("true"))] {
+            fails(
+                judge(
+                    advertised,
+                    success(Some(ISSUER)),
+                    refused(Some(ISSUER)),
+                    success(None),
+                ),
+                "iss is sent but the metadata's authorization_response_iss_parameter_supported",
+            );
+        }
+        // Neither sent nor advertised: the SHOULDs fail, the MUST is not at stake.
+        let e = format!(
+            "{:#}",
+            judge(None, success(None), refused(None), success(None)).unwrap_err()
+        );
+        assert!(e.contains("carries no iss") && !e.contains("MUST"), "{e}");
+    }
+
+    #[test]
+    fn a_control_that_keeps_iss_means_the_check_cannot_tell() {
+        fails(
+            judge(
+                Some(Value::Bool(true)),
+                success(Some(ISSUER)),
+                refused(Some(ISSUER)),
+                success(Some(ISSUER)),
+            ),
+            "cannot tell",
+        );
+        fails(
+            judge(
+                Some(Value::Bool(true)),
+                success(Some(ISSUER)),
+                refused(Some(ISSUER)),
+                refused(None),
+            ),
+            "the control flow (iss switched off) ended without a code",
+        );
+    }
+
+    #[test]
+    fn responses_of_the_wrong_kind_fail() {
+        let t = Some(Value::Bool(true));
+        fails(
+            judge(
+                t.clone(),
+                refused(Some(ISSUER)),
+                refused(Some(ISSUER)),
+                success(None),
+            ),
+            "ended without a code",
+        );
+        fails(
+            judge(
+                t,
+                success(Some(ISSUER)),
+                success(Some(ISSUER)),
+                success(None),
+            ),
+            "came back without an error",
+        );
+    }
 }

@@ -273,6 +273,32 @@ impl Session {
         Ok(id)
     }
 
+    /// Deletes a client [`Session::create_admin_client`] made, now rather than at
+    /// teardown. Only a confirmed delete (204) takes it off teardown's list, so one that
+    /// fails here is still deleted (and reported) there.
+    pub async fn delete_admin_client(
+        &self,
+        realm: &str,
+        id: &str,
+        evidence: &Evidence,
+    ) -> anyhow::Result<()> {
+        let resp = self
+            .admin
+            .recording(evidence)
+            .delete_client(realm, id)
+            .await?;
+        anyhow::ensure!(
+            resp.status == 204,
+            "deleting client {id} through the admin API: {}",
+            resp.summary()
+        );
+        self.admin_clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(r, i)| !(r == realm && i == id));
+        Ok(())
+    }
+
     /// A realm imported next to the session's realm as `<realm>-<suffix>`, made from the
     /// session's realm file by `change`; imported once per session and deleted at
     /// teardown. The name follows the session's realm so that sessions sharing a Keycloak
