@@ -464,6 +464,8 @@ fn redact_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
                     None => "[REDACTED]".to_owned(),
                 },
                 "cookie" | "set-cookie" => "[REDACTED]".to_owned(),
+                // An MCP session ID lets whoever holds it act on the session (with a token).
+                "mcp-session-id" => format!("[REDACTED #{}]", crate::secret::fingerprint(v)),
                 _ => redact(v),
             };
             (k.clone(), shown)
@@ -530,6 +532,14 @@ mod tests {
     fn authorization_headers_keep_only_the_scheme() {
         let h = redact_headers(&[("Authorization".into(), "Bearer abc.def.ghi".into())]);
         assert!(h[0].1.starts_with("Bearer [REDACTED #"), "{:?}", h);
+    }
+
+    #[test]
+    fn mcp_session_ids_are_shown_by_fingerprint() {
+        let id = "73e56b8c4a294aa7b7331f0889b68228";
+        let h = redact_headers(&[("Mcp-Session-Id".into(), id.into())]);
+        assert!(!h[0].1.contains(id), "{:?}", h);
+        assert!(h[0].1.starts_with("[REDACTED #"), "{:?}", h);
     }
 
     #[test]
