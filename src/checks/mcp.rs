@@ -33,6 +33,13 @@ use crate::stack::McpServerState;
 const NEEDS: &[Need] = &[Need::McpServer, Need::ResourceServer];
 /// Checks with user tokens also need the browser (tokens come from Keycloak's login page).
 const USER_NEEDS: &[Need] = &[Need::McpServer, Need::ResourceServer, Need::Browser];
+/// MCP-32 reads what the resource server received.
+const RS_LOG_NEEDS: &[Need] = &[
+    Need::McpServer,
+    Need::ResourceServer,
+    Need::Browser,
+    Need::ResourceServerLog,
+];
 /// MCP-21 starts a second configuration of the server next to the first.
 const INSTANCE_NEEDS: &[Need] = &[
     Need::McpServer,
@@ -294,13 +301,15 @@ pub const CHECKS: &[Check] = &[
         Subject::McpServer,
         check_fn!(step_up::single_challenge),
     ).revisions(super::SINCE_2026_07_28),
-    mcp_user_check(
+    Check {
+        needs: RS_LOG_NEEDS,
+        ..mcp_check(
         "MCP-32",
         "MUST NOT: the token the MCP client sent never reaches the resource server (no token passthrough), seen in the resource server's log",
         "MCP-authz access token privilege restriction (MCP servers MUST NOT pass through the token received from the MCP client; all revisions); MCP security best practices: token passthrough",
         Subject::McpServer,
         check_fn!(passthrough::no_passthrough),
-    ).revisions(super::ALL_REVISIONS),
+    )}.revisions(super::ALL_REVISIONS),
 ];
 
 async fn starts(ctx: &CheckCtx) -> CheckResult {

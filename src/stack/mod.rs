@@ -78,11 +78,18 @@ impl Backend {
         match self {
             Backend::Native => &[],
             Backend::Containers => &[],
-            Backend::External => &[(
-                Need::McpInstances,
-                "the external backend reaches a running MCP server: it cannot start further \
-                 instances or read their token database",
-            )],
+            Backend::External => &[
+                (
+                    Need::McpInstances,
+                    "the external backend reaches a running MCP server: it cannot start \
+                     further instances or read their token database",
+                ),
+                (
+                    Need::ResourceServerLog,
+                    "the external backend reaches a running resource server: it cannot see \
+                     the requests that server receives",
+                ),
+            ],
         }
     }
 }
@@ -278,7 +285,12 @@ impl Stack {
              Keycloak: the external resource server and MCP server are configured against one realm";
         let mut unavailable = self.unavailable.clone();
         if self.backend == Backend::External {
-            for need in [Need::McpServer, Need::ResourceServer, Need::McpInstances] {
+            for need in [
+                Need::McpServer,
+                Need::ResourceServer,
+                Need::McpInstances,
+                Need::ResourceServerLog,
+            ] {
                 if !unavailable.iter().any(|u| u.need == need) {
                     unavailable.push(Unavailable::by_design(need, NOT_SHARED));
                 }

@@ -16,6 +16,9 @@ pub enum Need {
     /// Further instances of the MCP server with other settings (another key, no static
     /// client, ...), whose token database the harness can read.
     McpInstances,
+    /// What the resource server received, request by request (the harness's stand-in
+    /// keeps that log; a Nextcloud the harness did not start shows it nobody).
+    ResourceServerLog,
 }
 
 impl Need {
@@ -25,6 +28,7 @@ impl Need {
             Need::McpServer => "mcp-server",
             Need::ResourceServer => "resource-server",
             Need::McpInstances => "mcp-instances",
+            Need::ResourceServerLog => "resource-server-log",
         }
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use anyhow::{Context, ensure};
 use serde_json::Value;
 
-use super::super::{CheckCtx, CheckResult, pass, skip};
+use super::super::{CheckCtx, CheckResult, pass};
 use super::enforcement::{all_listed, provision_user, provisions};
 use super::users::{USER, derived, mcp_url};
 use crate::mcp::arguments;
@@ -22,12 +22,10 @@ use crate::secret::Secret;
 pub(super) async fn no_passthrough(ctx: &CheckCtx) -> CheckResult {
     let url = mcp_url(ctx)?;
     let rs = ctx.resource_server()?;
-    let Some(log) = rs.request_log.clone() else {
-        return skip(
-            "the resource server keeps no request log here (only the harness's stand-in \
-             does), so what reaches it cannot be seen",
-        );
-    };
+    let log = rs
+        .request_log
+        .clone()
+        .context("the stack offers the resource server's request log, yet gave none")?;
     let d = derived(ctx, &url).await?;
     if provisions(&d.full) {
         provision_user(ctx, &url, &d.listed).await?;
