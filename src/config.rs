@@ -246,7 +246,7 @@ impl StackArgs {
     pub fn session_options(&self, needs: Vec<Need>) -> anyhow::Result<SessionOptions> {
         let stack = StackConfig {
             backend: self.backend,
-            keycloak: self.keycloak_options(BuildOptions::default()),
+            keycloak: self.keycloak_options(BuildOptions::session(&self.keycloak_version)),
             external: self.external()?,
             needs,
             mcp_server: McpServerOptions::new(&self.mcp_server_version),

@@ -82,6 +82,16 @@ pub const CHECKS: &[Check] = &[
         "RFC7591-3",
         check_fn!(initial_access_token),
     ),
+    Check {
+        needs: &[super::Need::Browser],
+        ..dcr_check(
+            "DCR-10",
+            "SHOULD/MUST: a Client ID Metadata Document is fetched and checked: its client_id and redirect URIs must match the request (CIMD)",
+            "MCP-authz 2026-07-28 Client Registration, Client ID Metadata Documents: the authorization server SHOULD fetch the document, MUST check that its client_id equals the URL and MUST validate its redirect URIs; discovery advertises client_id_metadata_document_supported; draft-ietf-oauth-client-id-metadata-document",
+            check_fn!(super::cimd::client_id_metadata_document),
+        )
+    }
+    .revisions(super::SINCE_2026_07_28),
 ];
 
 /// Metadata of a confidential client on loopback (a trusted host).

@@ -6,6 +6,7 @@
 //! Checks never know which backend runs the stack.
 
 mod admin_clients;
+mod cimd;
 mod ctx;
 mod dcr;
 mod exchange;

@@ -273,6 +273,15 @@ pub const MUTANTS: &[Mutant] = &[
         kills: &["REALM-02", "EXCHANGE-02"],
     },
     Mutant {
+        id: "M-KC-NO-CIMD",
+        title: "Keycloak without Client ID Metadata Documents (cimd disabled)",
+        defect: Defect::Keycloak {
+            features_disabled: &["cimd"],
+        },
+        runs: "DCR-10",
+        kills: &["DCR-10"],
+    },
+    Mutant {
         id: "M-FAULT-KEYCLOAK-5XX",
         title: "Keycloak answers 503 to the harness",
         defect: Defect::Fault {

@@ -282,8 +282,13 @@ async fn keycloak_mutant(
         .stack
         .session_options(needs_of(&checks))
         .map_err(|e| format!("{e:#}"))?;
+    // The session's build, less the features the mutant disables.
+    let features = (session_opts.stack.keycloak.build.features.iter())
+        .filter(|f| !features_disabled.contains(&f.as_str()))
+        .cloned()
+        .collect();
     session_opts.stack.keycloak.build = BuildOptions {
-        features: Vec::new(),
+        features,
         features_disabled: features_disabled.iter().map(|f| (*f).to_owned()).collect(),
     };
     let dir = opts.report_dir.join(m.id);

@@ -263,12 +263,12 @@ pub fn sweep_count(out: &str) -> u32 {
 
 /// Where a report's statuses differ from what a native run of the same subjects gives:
 /// pass, or xfail where an expectation of those subjects pins a deviation; a check that
-/// needs further MCP server instances is unavailable (a skip) wherever the backend cannot
-/// start them. One line per difference.
+/// needs what the report's backend lacks by design is unavailable there (a skip). One line
+/// per difference.
 pub fn statuses_unlike_native(report: &serde_json::Value) -> Vec<String> {
     use mcp_authz_harness::checks::{Subject, catalogue};
     use mcp_authz_harness::expectations::Expectations;
-    use mcp_authz_harness::stack::Need;
+    use mcp_authz_harness::stack::Backend;
     let components = &report["components"];
     let version = |k: &str| components[k].as_str().unwrap_or_default().to_owned();
     let subjects = [
@@ -280,11 +280,16 @@ pub fn statuses_unlike_native(report: &serde_json::Value) -> Vec<String> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/expectations");
     let all = catalogue();
     let expectations = Expectations::load(&dir, &subjects, &all).unwrap();
+    let backend = Backend::AVAILABLE
+        .into_iter()
+        .find(|b| report["backend"] == b.name())
+        .expect("the report names its backend");
     let mut out = Vec::new();
     for c in report["checks"].as_array().unwrap() {
         let id = c["id"].as_str().unwrap();
         let check = all.iter().find(|k| k.id == id).unwrap();
-        let want = if check.needs.contains(&Need::McpInstances) {
+        let lacked = backend.lacks().iter().any(|(n, _)| check.needs.contains(n));
+        let want = if lacked {
             "skip"
         } else if expectations.get(id).is_some() {
             "xfail"

@@ -28,7 +28,36 @@ pub struct BuildOptions {
     pub features_disabled: Vec<String>,
 }
 
+/// The first Keycloak release with Client ID Metadata Documents (the `cimd` feature).
+pub const CIMD_SINCE: (u32, u32) = (26, 6);
+
+/// Whether Keycloak `version` has the `cimd` feature (26.6.0 and later); `false` for a
+/// version that does not read as `major.minor[...]`, which then boots without it.
+pub fn has_cimd(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| {
+        let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u32>().ok()
+    });
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= CIMD_SINCE,
+        _ => false,
+    }
+}
+
 impl BuildOptions {
+    /// The session's build of Keycloak `version`: `cimd` (experimental, so off unless
+    /// asked for) on the releases that have it, nothing else beyond the defaults.
+    pub fn session(version: &str) -> Self {
+        Self {
+            features: if has_cimd(version) {
+                vec!["cimd".to_owned()]
+            } else {
+                Vec::new()
+            },
+            features_disabled: Vec::new(),
+        }
+    }
+
     /// `kc.sh build` arguments: an in-memory database (each run starts empty), health on.
     pub fn args(&self) -> Vec<String> {
         let mut args = vec![
@@ -194,8 +223,9 @@ async fn prepare_build(
         dist.version,
         opts.args().join(" ")
     ));
-    remove_stale_staging(&builds);
-    let staging = builds.join(format!("staging-{:08x}", rand::random::<u32>()));
+    let prefix = format!("staging-{}-", opts.key());
+    remove_stale_staging(&builds, &prefix);
+    let staging = builds.join(format!("{prefix}{:08x}", rand::random::<u32>()));
     let home = assemble_home(&staging, dist, &dist.home.join("lib/quarkus"))?;
     let mut cmd = Command::new("/bin/sh");
     cmd.arg(home.join("bin/kc.sh"))
@@ -235,10 +265,12 @@ async fn prepare_build(
     Ok(prepared)
 }
 
-/// Staging dirs of builds that were interrupted (we hold the lock, so none is in use).
-fn remove_stale_staging(builds: &Path) {
+/// Staging dirs of interrupted builds of the same options (`prefix` names them; we hold
+/// their lock, so none is in use). Another option set's staging dir may be in use by a
+/// concurrent build under its own lock, so it is left alone.
+fn remove_stale_staging(builds: &Path, prefix: &str) {
     for entry in std::fs::read_dir(builds).into_iter().flatten().flatten() {
-        if entry.file_name().to_string_lossy().starts_with("staging-") {
+        if entry.file_name().to_string_lossy().starts_with(prefix) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -299,6 +331,23 @@ fn java_opts_append(tmp: &std::path::Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_session_build_has_cimd_from_26_6_on() {
+        for v in ["26.6.0", "26.7.3", "27.0.1", "26.10.0"] {
+            assert!(has_cimd(v), "{v}");
+            assert_eq!(BuildOptions::session(v).features, ["cimd"], "{v}");
+        }
+        for v in ["26.4.7", "26.5.9", "25.0.6", "nightly", "26"] {
+            assert!(!has_cimd(v), "{v}");
+            assert_eq!(BuildOptions::session(v), BuildOptions::default(), "{v}");
+        }
+        assert!(
+            BuildOptions::session("26.7.3")
+                .args()
+                .contains(&"--features=cimd".to_owned())
+        );
+    }
 
     #[test]
     fn build_args_pin_the_database_cache_and_features() {
