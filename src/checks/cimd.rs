@@ -16,8 +16,8 @@ use super::flows::{self, USER};
 use super::{CheckCtx, CheckResult, pass, skip};
 use crate::http::Response;
 use crate::keycloak::admin::{AdminClient, expect_status};
+use crate::keycloak::features::has_cimd;
 use crate::oauth::pkce::{Pkce, random_value};
-use crate::stack::native::keycloak::has_cimd;
 
 /// Keycloak's refusal of a document whose `client_id` is not its URL.
 pub const CLIENT_ID_MISMATCH: &str =

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod augment;
 pub mod diff;
+pub mod features;
 pub mod lint;
 pub mod model;
 pub mod realm;
