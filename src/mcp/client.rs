@@ -351,6 +351,19 @@ impl McpClient {
             .collect())
     }
 
+    /// Arguments for `tool` with a value for each required property of its input schema
+    /// (an empty object for a tool the server does not list).
+    pub async fn minimal_arguments(&self, tool: &str) -> anyhow::Result<serde_json::Value> {
+        let schema = self
+            .list_tools()
+            .await?
+            .into_iter()
+            .find(|t| t.name == tool)
+            .map(|t| t.input_schema)
+            .unwrap_or_else(|| serde_json::json!({}));
+        Ok(crate::mcp::arguments::minimal(&schema))
+    }
+
     /// `tools/list` through every page: each tool's name and input schema, in order.
     pub async fn list_tools(&self) -> anyhow::Result<Vec<ToolInfo>> {
         let mut tools = Vec::new();

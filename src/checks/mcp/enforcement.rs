@@ -221,14 +221,7 @@ async fn end_to_end(
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let title = format!("harness note {}", crate::oauth::pkce::random_value());
-    let schema = client
-        .list_tools()
-        .await?
-        .into_iter()
-        .find(|t| t.name == tool)
-        .map(|t| t.input_schema)
-        .unwrap_or(json!({}));
-    let mut args = arguments::minimal(&schema);
+    let mut args = client.minimal_arguments(&tool).await?;
     args["title"] = json!(title);
     args["content"] = json!("written by mcp-authz-harness");
     let outcome = client.call_tool(&tool, args).await?;
@@ -432,14 +425,8 @@ pub(super) async fn no_elicitation_without_capability(ctx: &CheckCtx) -> CheckRe
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     // Valid arguments: the server validates them before anything else happens.
-    let schema = client
-        .list_tools()
-        .await?
-        .into_iter()
-        .find(|t| t.name == tool)
-        .map(|t| t.input_schema)
-        .unwrap_or(json!({}));
-    let outcome = client.call_tool(&tool, arguments::minimal(&schema)).await;
+    let args = client.minimal_arguments(&tool).await?;
+    let outcome = client.call_tool(&tool, args).await;
     let requests = client.server_requests();
     client.close().await;
     ctx.note(format!("tool answer: {outcome:?}"));

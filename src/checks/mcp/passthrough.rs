@@ -6,12 +6,10 @@
 use std::collections::BTreeSet;
 
 use anyhow::{Context, ensure};
-use serde_json::Value;
 
 use super::super::{CheckCtx, CheckResult, pass};
 use super::enforcement::{all_listed, provision_user, provisions};
 use super::users::{USER, derived, mcp_url};
-use crate::mcp::arguments;
 use crate::mcp::client::{McpClient, McpClientOptions};
 use crate::mcp::scope_map::ScopeMap;
 use crate::nextcloud::{AuthKind, RecordedRequest};
@@ -134,14 +132,10 @@ async fn call(
     let client = McpClient::connect(McpClientOptions::new(url, token.clone()))
         .await
         .map_err(|e| anyhow::anyhow!("connecting to {url}: {}", e.message))?;
-    let schema = client
-        .list_tools()
-        .await?
-        .into_iter()
-        .find(|t| t.name == tool)
-        .map(|t| t.input_schema)
-        .unwrap_or(Value::Object(Default::default()));
-    let outcome = client.call_tool(tool, arguments::minimal(&schema)).await;
+    let outcome = match client.minimal_arguments(tool).await {
+        Ok(args) => client.call_tool(tool, args).await,
+        Err(e) => Err(e),
+    };
     client.close().await;
     outcome
 }

@@ -18,9 +18,9 @@ use super::enforcement::{all_listed, names_scope, provision_user, provisions};
 use super::resolves_to_metadata;
 use super::users::{USER, derived, mcp_url, token_for};
 use crate::http::{Http, Request, Response};
+use crate::mcp::challenge;
 use crate::mcp::client::{McpClient, McpClientOptions};
 use crate::mcp::scope_map::{Derived, ScopeMap};
-use crate::mcp::{arguments, challenge};
 use crate::secret::Secret;
 
 /// The revision whose text a challenge is judged by.
@@ -141,14 +141,9 @@ async fn step_up(
         let client = McpClient::connect(McpClientOptions::new(url, full.clone()))
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-        let tools = client.list_tools().await;
+        let args = client.minimal_arguments(tool).await;
         client.close().await;
-        let schema = tools?
-            .into_iter()
-            .find(|t| t.name == tool)
-            .map(|t| t.input_schema)
-            .unwrap_or(json!({}));
-        arguments::minimal(&schema)
+        args?
     };
     ctx.step(format!(
         "control: tools/call {tool} as {USER} with every listed scope (raw HTTP)"
