@@ -88,19 +88,48 @@ pub(super) async fn expect_accepted(
     Ok(())
 }
 
-/// Ends the session `resp` opened, if it opened one (best effort: a session left open
-/// only costs the server memory).
+/// A POST of a JSON-RPC message after `initialize`, as a client sends it: the negotiated
+/// protocol `version`, the `session` if the server opened one, the token if given. The
+/// caller adds the message.
+pub(super) fn on_session(
+    http: &Http,
+    url: &str,
+    session: Option<&str>,
+    version: &str,
+    token: Option<&Secret>,
+) -> crate::http::Request {
+    let mut req = http
+        .post(url)
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", version);
+    if let Some(s) = session {
+        req = req.header("Mcp-Session-Id", s);
+    }
+    match token {
+        Some(t) => req.bearer(t),
+        None => req,
+    }
+}
+
+/// Ends the session `resp` opened, if it opened one.
 pub(super) async fn end_session(ctx: &CheckCtx, url: &str, resp: &Response, token: &Secret) {
     if let Some(session) = resp.header("mcp-session-id") {
-        // Best effort: a session left open only costs the server memory.
-        let _ = ctx
-            .http()
-            .delete(url)
-            .header("Mcp-Session-Id", session)
-            .bearer(token)
-            .send()
-            .await;
+        delete_session(ctx.http(), url, session, token).await;
     }
+}
+
+/// Ends `session` (best effort: a session left open only costs the server memory).
+pub(super) async fn delete_session(http: &Http, url: &str, session: &str, token: &Secret) {
+    let _ = http
+        .delete(url)
+        .header("Mcp-Session-Id", session)
+        .header(
+            "MCP-Protocol-Version",
+            crate::mcp::client::PROTOCOL_VERSION.as_str(),
+        )
+        .bearer(token)
+        .send()
+        .await;
 }
 
 #[cfg(test)]

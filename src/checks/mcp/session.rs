@@ -11,7 +11,7 @@
 use anyhow::{Context, bail, ensure};
 
 use super::super::{CheckCtx, CheckResult, pass, skip};
-use super::bearer::{accepted, initialize};
+use super::bearer::{accepted, delete_session, initialize, on_session};
 use super::bearer_challenge;
 use super::transport::valid_token;
 use crate::http::{Http, Response};
@@ -30,44 +30,6 @@ fn opened_session(resp: &Response, what: &str) -> anyhow::Result<Option<Secret>>
     Ok(resp
         .header("mcp-session-id")
         .map(|id| Secret::new(SecretKind::SessionId, id)))
-}
-
-/// A JSON-RPC message on `session`, as a client sends it after `initialize`: with the
-/// session and protocol version headers, and the token if given.
-fn on_session(
-    http: &Http,
-    url: &str,
-    session: &Secret,
-    token: Option<&Secret>,
-    message: &serde_json::Value,
-) -> crate::http::Request {
-    let req = http
-        .post(url)
-        .header("Accept", "application/json, text/event-stream")
-        .header("Mcp-Session-Id", session.expose())
-        .header(
-            "MCP-Protocol-Version",
-            crate::mcp::client::PROTOCOL_VERSION.as_str(),
-        )
-        .json(message);
-    match token {
-        Some(t) => req.bearer(t),
-        None => req,
-    }
-}
-
-/// Ends `session` (best effort: a session left open only costs the server memory).
-async fn end(http: &Http, url: &str, session: &Secret, token: &Secret) {
-    let _ = http
-        .delete(url)
-        .header("Mcp-Session-Id", session.expose())
-        .header(
-            "MCP-Protocol-Version",
-            crate::mcp::client::PROTOCOL_VERSION.as_str(),
-        )
-        .bearer(token)
-        .send()
-        .await;
 }
 
 /// What a session ID looks like in evidence: fingerprint, length and character class.
@@ -94,10 +56,10 @@ pub(super) async fn probe_session(
     session: &Secret,
     token: &Secret,
 ) -> anyhow::Result<OnSession> {
+    let version = crate::mcp::client::PROTOCOL_VERSION.as_str();
+    let post = |token| on_session(http, url, Some(session.expose()), version, token);
     let initialized = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    let resp = on_session(http, url, session, Some(token), &initialized)
-        .send()
-        .await?;
+    let resp = post(Some(token)).json(&initialized).send().await?;
     ensure!(
         resp.is_success(),
         "notifications/initialized on the session with the token (the control) is not \
@@ -105,10 +67,8 @@ pub(super) async fn probe_session(
         resp.summary()
     );
     let list = serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
-    let without = on_session(http, url, session, None, &list).send().await?;
-    let with = on_session(http, url, session, Some(token), &list)
-        .send()
-        .await?;
+    let without = post(None).json(&list).send().await?;
+    let with = post(Some(token)).json(&list).send().await?;
     Ok(OnSession { without, with })
 }
 
@@ -142,7 +102,7 @@ pub(super) async fn no_token_on_session(ctx: &CheckCtx) -> CheckResult {
          the Authorization header, then tools/list with it",
     );
     let probe = probe_session(ctx.http(), &url, &session, &token).await;
-    end(ctx.http(), &url, &session, &token).await;
+    delete_session(ctx.http(), &url, session.expose(), &token).await;
     let probe = probe?;
     let seen = judge_no_token_on_session(&probe)?;
     pass(format!(
@@ -204,7 +164,7 @@ pub(super) async fn session_ids(ctx: &CheckCtx) -> CheckResult {
         match opened_session(&init, &format!("initialize {i} with a valid token"))? {
             Some(session) => {
                 ctx.note(format!("session {i}: {}", shown(session.expose())));
-                end(ctx.http(), &url, &session, &token).await;
+                delete_session(ctx.http(), &url, session.expose(), &token).await;
                 ids.push(session);
             }
             None => stateless.push(format!("initialize {i}: {}", init.summary())),

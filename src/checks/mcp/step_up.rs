@@ -14,10 +14,11 @@ use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 
 use super::super::{CheckCtx, CheckResult, pass, skip};
+use super::bearer::{delete_session, on_session};
 use super::enforcement::{all_listed, names_scope, provision_user, provisions};
 use super::resolves_to_metadata;
 use super::users::{USER, derived, mcp_url, token_for};
-use crate::http::{Http, Request, Response};
+use crate::http::{Http, Response};
 use crate::mcp::challenge;
 use crate::mcp::client::{McpClient, McpClientOptions};
 use crate::mcp::scope_map::{Derived, ScopeMap};
@@ -179,18 +180,6 @@ async fn step_up(
     ))
 }
 
-/// The headers a request on an initialized session carries.
-fn on_session(req: Request, token: &Secret, session: Option<&str>, version: &str) -> Request {
-    let req = req
-        .header("Accept", "application/json, text/event-stream")
-        .header("MCP-Protocol-Version", version)
-        .bearer(token);
-    match session {
-        Some(s) => req.header("Mcp-Session-Id", s),
-        None => req,
-    }
-}
-
 /// The JSON-RPC id of the `tools/call` request.
 const CALL_ID: i64 = 2;
 
@@ -214,7 +203,7 @@ pub(super) async fn raw_tool_call(
         .iter()
         .find_map(|m| m["result"]["protocolVersion"].as_str().map(str::to_owned))
         .unwrap_or_else(|| crate::mcp::client::PROTOCOL_VERSION.as_str().to_owned());
-    let notified = on_session(http.post(url), token, session.as_deref(), &version)
+    let notified = on_session(http, url, session.as_deref(), &version, Some(token))
         .json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
         .send()
         .await?;
@@ -223,7 +212,7 @@ pub(super) async fn raw_tool_call(
         "notifications/initialized answered {}",
         notified.summary()
     );
-    let call = on_session(http.post(url), token, session.as_deref(), &version)
+    let call = on_session(http, url, session.as_deref(), &version, Some(token))
         .json(&json!({
             "jsonrpc": "2.0", "id": CALL_ID, "method": "tools/call",
             "params": {"name": tool, "arguments": args}
@@ -231,13 +220,7 @@ pub(super) async fn raw_tool_call(
         .send()
         .await;
     if let Some(s) = &session {
-        // Best effort: a session left open only costs the server memory.
-        let _ = http
-            .delete(url)
-            .header("Mcp-Session-Id", s)
-            .bearer(token)
-            .send()
-            .await;
+        delete_session(http, url, s, token).await;
     }
     Ok(call?)
 }
