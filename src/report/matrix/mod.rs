@@ -60,7 +60,8 @@ pub fn render(mut releases: Vec<Value>) -> String {
          column; each release after the first has the realm under a name of its own, its own MCP\n\
          server instance and its own resource server (the harness's Nextcloud stand-in). The\n\
          colon-to-dot scope rename landed in 0.68.4; the fix that makes `tools/call` enforce\n\
-         scopes in 0.148.0.\n\n",
+         scopes in 0.148.0. Releases without Login Flow v2 provisioning (0.68.3 and older\n\
+         here) call Nextcloud with the client's own token, which MCP-32 catches.\n\n",
     );
     for r in &releases {
         let c = &r["components"];
