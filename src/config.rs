@@ -13,7 +13,7 @@ use crate::secret::{Secret, SecretKind};
 use crate::session::SessionOptions;
 use crate::stack::{
     Backend, BuildOptions, ContainersOptions, ExternalStack, KeycloakOptions, McpServerOptions,
-    Need, StackConfig,
+    McpSubject, Need, StackConfig,
 };
 
 /// The Keycloak version used when none is given.
@@ -85,6 +85,17 @@ pub struct StackArgs {
     /// image tag).
     #[arg(long, env = "MCP_SERVER_VERSION", default_value = DEFAULT_MCP_SERVER_VERSION, value_parser = version_arg)]
     pub mcp_server_version: String,
+
+    /// Which MCP server the checks judge: nextcloud-mcp-server (every check), or a generic
+    /// MCP server (the checks of MCP authorization that need nothing of Nextcloud; the
+    /// native backend starts FastMCP as one, the external backend reaches --mcp-url).
+    #[arg(
+        long,
+        env = "MCP_AUTHZ_HARNESS_MCP_SUBJECT",
+        value_enum,
+        default_value = "nextcloud-mcp-server"
+    )]
+    pub mcp_subject: McpSubject,
 
     /// Containers backend: Keycloak's image, tagged with --keycloak-version unless it names
     /// a tag (`images build` makes mcp-authz-harness/keycloak).
@@ -244,12 +255,19 @@ impl StackArgs {
 
     /// The session to bring up for checks needing `needs`.
     pub fn session_options(&self, needs: Vec<Need>) -> anyhow::Result<SessionOptions> {
+        anyhow::ensure!(
+            !(self.mcp_subject == McpSubject::Generic && self.backend == Backend::Containers),
+            "--mcp-subject generic runs on --backend native (the harness starts FastMCP) or \
+             --backend external (your MCP server at --mcp-url); the containers backend has no \
+             image for it"
+        );
         let stack = StackConfig {
             backend: self.backend,
             keycloak: self.keycloak_options(BuildOptions::session(&self.keycloak_version)),
             external: self.external()?,
             needs,
             mcp_server: McpServerOptions::new(&self.mcp_server_version),
+            subject: self.mcp_subject,
             stand_in_leniency: Default::default(),
             containers: ContainersOptions {
                 keycloak_image: self.keycloak_image.clone(),

@@ -30,9 +30,24 @@ use crate::oauth::discovery::ProviderMetadata;
 use crate::secret::{Secret, SecretKind};
 use crate::stack::McpServerState;
 
-const NEEDS: &[Need] = &[Need::McpServer, Need::ResourceServer];
+/// Checks of MCP authorization any MCP server behind Keycloak must pass (the generic
+/// subject runs them too).
+const NEEDS: &[Need] = &[Need::McpServer];
 /// Checks with user tokens also need the browser (tokens come from Keycloak's login page).
-const USER_NEEDS: &[Need] = &[Need::McpServer, Need::ResourceServer, Need::Browser];
+const USER_NEEDS: &[Need] = &[Need::McpServer, Need::Browser];
+/// Checks of what only nextcloud-mcp-server has: its authorization proxy, its Login Flow
+/// v2 provisioning against Nextcloud.
+const NEXTCLOUD_NEEDS: &[Need] = &[
+    Need::NextcloudMcpServer,
+    Need::McpServer,
+    Need::ResourceServer,
+];
+const NEXTCLOUD_USER_NEEDS: &[Need] = &[
+    Need::NextcloudMcpServer,
+    Need::McpServer,
+    Need::ResourceServer,
+    Need::Browser,
+];
 /// MCP-32 reads what the resource server received.
 const RS_LOG_NEEDS: &[Need] = &[
     Need::McpServer,
@@ -42,6 +57,7 @@ const RS_LOG_NEEDS: &[Need] = &[
 ];
 /// MCP-21 starts a second configuration of the server next to the first.
 const INSTANCE_NEEDS: &[Need] = &[
+    Need::NextcloudMcpServer,
     Need::McpServer,
     Need::ResourceServer,
     Need::Browser,
@@ -57,6 +73,34 @@ const fn mcp_user_check(
 ) -> Check {
     Check {
         needs: USER_NEEDS,
+        ..mcp_check(id, title, spec, subject, run)
+    }
+}
+
+/// A check of nextcloud-mcp-server itself: not run for a generic subject.
+const fn nextcloud_check(
+    id: &'static str,
+    title: &'static str,
+    spec: &'static str,
+    subject: Subject,
+    run: super::CheckFn,
+) -> Check {
+    Check {
+        needs: NEXTCLOUD_NEEDS,
+        ..mcp_check(id, title, spec, subject, run)
+    }
+}
+
+/// A check of nextcloud-mcp-server itself, with user tokens.
+const fn nextcloud_user_check(
+    id: &'static str,
+    title: &'static str,
+    spec: &'static str,
+    subject: Subject,
+    run: super::CheckFn,
+) -> Check {
+    Check {
+        needs: NEXTCLOUD_USER_NEEDS,
         ..mcp_check(id, title, spec, subject, run)
     }
 }
@@ -81,7 +125,7 @@ const fn mcp_check(
 }
 
 pub const CHECKS: &[Check] = &[
-    mcp_check(
+    nextcloud_check(
         "MCP-01",
         "the MCP server release starts against the session's Keycloak and answers /health/live",
         "MCP-authz-2025-06-18",
@@ -111,33 +155,33 @@ pub const CHECKS: &[Check] = &[
     ).revisions(super::ALL_REVISIONS),
     mcp_check(
         "MCP-05",
-        "protected resource metadata at both paths names the MCP URL and authorization servers with RFC 8414 metadata and S256",
+        "protected resource metadata (at the RFC 9728 path, and at the root path where served) names the MCP URL and authorization servers with RFC 8414 metadata and S256",
         "RFC9728-3; RFC8414-3; MCP-authz-2025-06-18-AS-location",
         Subject::McpServer,
         check_fn!(metadata),
     ).revisions(super::ALL_REVISIONS),
-    mcp_check(
+    nextcloud_check(
         "MCP-06",
         "the proxy's /oauth/authorize refuses a request without code_challenge",
         "RFC7636-4.4.1; MCP-authz-2025-06-18-code-protection",
         Subject::McpServer,
         check_fn!(proxy::no_challenge),
     ).revisions(super::ALL_REVISIONS),
-    mcp_check(
+    nextcloud_check(
         "MCP-07",
         "the proxy's /oauth/authorize refuses code_challenge_method=plain",
         "RFC7636-4.2; RFC7636-4.4.1",
         Subject::McpServer,
         check_fn!(proxy::plain_method),
     ).revisions(super::ALL_REVISIONS),
-    mcp_check(
+    nextcloud_check(
         "MCP-08",
         "the proxy's /oauth/authorize takes a missing code_challenge_method as plain, so refuses it",
         "RFC7636-4.3",
         Subject::McpServer,
         check_fn!(proxy::missing_method),
     ).revisions(super::ALL_REVISIONS),
-    mcp_check(
+    nextcloud_check(
         "MCP-09",
         "the proxy's /oauth/authorize refuses a client id it does not allow, without redirecting",
         "RFC6749-4.1.2.1",
@@ -151,14 +195,14 @@ pub const CHECKS: &[Check] = &[
         Subject::McpServer,
         check_fn!(users::scope_map_check),
     ),
-    mcp_user_check(
+    nextcloud_user_check(
         "MCP-11",
         "after provisioning, a tool whose scope the token lacks is refused naming the scope; an allowed one works end to end",
         "MCP-authz-2025-06-18-scopes; RFC6750-3.1 (insufficient_scope)",
         Subject::McpServer,
         check_fn!(enforcement::enforcement),
     ).revisions(super::ALL_REVISIONS),
-    mcp_user_check(
+    nextcloud_user_check(
         "MCP-12",
         "a Login Flow v2 grant made by another user does not provision the caller",
         "RFC9700-4.2 (authorization bound to the user); Nextcloud-Login-Flow-v2",
@@ -200,21 +244,21 @@ pub const CHECKS: &[Check] = &[
         Subject::McpServer,
         check_fn!(tokens::empty_scope),
     ),
-    mcp_user_check(
+    nextcloud_user_check(
         "MCP-18",
         "the proxy's /oauth/token refuses a wrong code_verifier",
         "RFC7636-4.6; MCP-authz-2025-06-18-PKCE",
         Subject::McpServer,
         check_fn!(proxy_flow::wrong_verifier),
     ).revisions(super::ALL_REVISIONS),
-    mcp_user_check(
+    nextcloud_user_check(
         "MCP-19",
         "the proxy's /oauth/token refuses a reused proxy code",
         "RFC6749-4.1.2; RFC6749-10.5",
         Subject::McpServer,
         check_fn!(proxy_flow::reused_code),
     ),
-    mcp_user_check(
+    nextcloud_user_check(
         "MCP-20",
         "the proxy's own code flow toward Keycloak resists code injection (PKCE or a verified nonce)",
         "RFC9700-2.1.1; RFC9700-4.5; OIDC-Core-3.1.3.7",
@@ -447,9 +491,10 @@ async fn metadata(ctx: &CheckCtx) -> CheckResult {
     let mcp = ctx.mcp_server()?;
     let want = mcp.mcp_url();
     let mut servers = Vec::new();
-    for url in prm::well_known_urls(&mcp.base_url) {
-        ctx.step(format!("GET {url}"));
-        let meta = ProtectedResourceMetadata::fetch(ctx.http(), &url).await?;
+    ctx.step("GET the metadata at the RFC 9728 URL, and at the root URL where served");
+    let served = prm::served(ctx.http(), &mcp.base_url).await?;
+    let paths: Vec<String> = served.iter().map(|(url, _)| url.clone()).collect();
+    for (url, meta) in served {
         ensure!(
             meta.resource == want,
             "{url}: resource is {:?}, expected the MCP URL {want:?} (RFC 9728 §3.3)",
@@ -481,7 +526,8 @@ async fn metadata(ctx: &CheckCtx) -> CheckResult {
         );
     }
     pass(format!(
-        "both metadata paths name {want}; authorization servers {} serve RFC 8414 metadata with S256",
+        "the metadata at {} names {want}; authorization servers {} serve RFC 8414 metadata with S256",
+        paths.join(" and "),
         servers.join(", ")
     ))
 }

@@ -36,11 +36,34 @@ impl ProtectedResourceMetadata {
 }
 
 /// The metadata URLs of RFC 9728 §3.1 for a resource at `base` with path `/mcp`: the
-/// path-suffixed one first, then the root one.
+/// path-suffixed one first (where §3.1 puts it), then the root one (which
+/// nextcloud-mcp-server serves as well, and other servers need not).
 pub fn well_known_urls(base_url: &str) -> [String; 2] {
     let base = base_url.trim_end_matches('/');
     [
         format!("{base}{WELL_KNOWN}/mcp"),
         format!("{base}{WELL_KNOWN}"),
     ]
+}
+
+/// The metadata a server at `base_url` serves: at the RFC 9728 §3.1 URL (which must answer),
+/// then at the root URL when that answers 200 too (a 404 there is no fault: §3.1 puts
+/// the metadata of a resource with a path at the path-suffixed URL only).
+pub async fn served(
+    http: &Http,
+    base_url: &str,
+) -> anyhow::Result<Vec<(String, ProtectedResourceMetadata)>> {
+    let [inserted, root] = well_known_urls(base_url);
+    let mut out = vec![(
+        inserted.clone(),
+        ProtectedResourceMetadata::fetch(http, &inserted).await?,
+    )];
+    let resp = http.get(&root).send().await?;
+    if resp.status == 200 {
+        let meta = resp
+            .json()
+            .map_err(|e| anyhow::anyhow!("protected resource metadata {root}: {e:#}"))?;
+        out.push((root, meta));
+    }
+    Ok(out)
 }

@@ -278,6 +278,7 @@ async fn boot(
         external: None,
         needs: Vec::new(),
         mcp_server: McpServerOptions::new(crate::config::DEFAULT_MCP_SERVER_VERSION),
+        subject: Default::default(),
         stand_in_leniency: Default::default(),
         containers: Default::default(),
     };

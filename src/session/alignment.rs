@@ -21,8 +21,8 @@ pub(super) async fn align(
 ) -> anyhow::Result<ScopeAlignment> {
     setup.step("align the realm with the MCP server's scopes");
     let http = Http::new(DEFAULT_TIMEOUT).recording(setup);
-    let [_, root] = prm::well_known_urls(&mcp.base_url);
-    let meta = ProtectedResourceMetadata::fetch(&http, &root).await?;
+    let [inserted, _] = prm::well_known_urls(&mcp.base_url);
+    let meta = ProtectedResourceMetadata::fetch(&http, &inserted).await?;
     let change = realm.imported_by_us();
     if !change {
         setup.note("the realm was not imported by this run: compared only, nothing created");

@@ -14,6 +14,7 @@ pub mod containers;
 pub mod external;
 mod instances;
 pub mod mcp_profiles;
+mod mcp_subject;
 pub mod native;
 mod need;
 pub mod ports;
@@ -37,6 +38,7 @@ use run::RunContext;
 
 pub use containers::ContainersOptions;
 pub use instances::{Instance, InstanceSettings, McpInstances};
+pub use mcp_subject::McpSubject;
 pub use native::keycloak::{BuildOptions, KeycloakOptions};
 pub use native::mcp_server::McpServerOptions;
 pub use need::{Need, Unavailable};
@@ -119,6 +121,8 @@ pub struct StackConfig {
     pub needs: Vec<Need>,
     /// The MCP server release the native backend installs and starts.
     pub mcp_server: McpServerOptions,
+    /// Which MCP server the checks judge (the reference, or a generic one).
+    pub subject: McpSubject,
     /// Deliberate defects of the stand-in (the mutation self-test; none otherwise).
     pub stand_in_leniency: Leniency,
     /// What the containers backend runs: its images and browser.
@@ -208,6 +212,11 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// Which MCP server the checks judge.
+    pub fn mcp_subject(&self) -> McpSubject {
+        self.config.subject
+    }
+
     /// Brings up Keycloak (and the browser, when asked for) as `cfg` says.
     pub async fn up(
         run: Arc<RunContext>,
@@ -239,6 +248,7 @@ impl Stack {
             keycloak_argv,
             webdriver: None,
             unavailable: (config.backend.lacks().iter())
+                .chain(config.subject.lacks())
                 .map(|(need, why)| Unavailable::by_design(*need, *why))
                 .collect(),
             subjects: Subjects::default(),

@@ -19,6 +19,9 @@ pub enum Need {
     /// What the resource server received, request by request (the harness's stand-in
     /// keeps that log; a Nextcloud the harness did not start shows it nobody).
     ResourceServerLog,
+    /// The MCP server is nextcloud-mcp-server: the check tests its authorization proxy,
+    /// its Login Flow v2 provisioning, its token database or its Nextcloud tools.
+    NextcloudMcpServer,
 }
 
 impl Need {
@@ -29,6 +32,7 @@ impl Need {
             Need::ResourceServer => "resource-server",
             Need::McpInstances => "mcp-instances",
             Need::ResourceServerLog => "resource-server-log",
+            Need::NextcloudMcpServer => "nextcloud-mcp-server",
         }
     }
 }

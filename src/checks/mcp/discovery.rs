@@ -3,7 +3,7 @@
 //! the MCP authorization specification add to them: the challenge's `scope` (SHOULD),
 //! and no `offline_access` among the scopes a resource asks for (SHOULD NOT, 2026-07-28).
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{bail, ensure};
 
 use super::super::{CheckCtx, CheckResult, pass};
 use super::bearer::initialize;
@@ -95,14 +95,12 @@ pub(super) async fn no_offline_access(ctx: &CheckCtx) -> CheckResult {
     let mcp = ctx.mcp_server()?;
     let url = mcp.mcp_url();
     let (_, _, scope) = unauthenticated(ctx, &url).await?;
-    let mut listed = Vec::new();
-    for meta_url in prm::well_known_urls(&mcp.base_url) {
-        ctx.step(format!("GET {meta_url}"));
-        let meta = ProtectedResourceMetadata::fetch(ctx.http(), &meta_url)
-            .await
-            .with_context(|| format!("the metadata at {meta_url}"))?;
-        listed.push((meta_url, meta.scopes_supported));
-    }
+    ctx.step("GET the metadata at the RFC 9728 URL, and at the root URL where served");
+    let listed: Vec<(String, Vec<String>)> = prm::served(ctx.http(), &mcp.base_url)
+        .await?
+        .into_iter()
+        .map(|(url, meta)| (url, meta.scopes_supported))
+        .collect();
     judge_offline_access(scope.as_deref(), &listed)?;
     pass(format!(
         "no offline_access in the challenge's scope ({}) nor in scopes_supported at {}",

@@ -168,10 +168,14 @@ fn pin_snapshot(ctx: &CheckCtx, d: &Derived) -> anyhow::Result<String> {
         .mcp_server()
         .map(|m| m.version.clone())
         .unwrap_or_default();
+    let selects = match ctx.session.stack.mcp_subject() {
+        crate::stack::McpSubject::Generic => "--mcp-subject generic".to_owned(),
+        crate::stack::McpSubject::NextcloudMcpServer => format!("--mcp-server-version {version}"),
+    };
     ctx.pinned(
         format!("scope-map-{version}"),
         "src/checks/mcp/users.rs",
-        &format!("--mcp-server-version {version}"),
+        &selects,
         &d.map,
     )
 }

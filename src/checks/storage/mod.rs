@@ -20,15 +20,22 @@ pub(crate) use lab::Lab;
 use super::{Area, Check, Need, Subject};
 use crate::check_fn;
 
-/// Every STORAGE check reads a database of an instance the harness started.
+/// Every STORAGE check reads a database of a nextcloud-mcp-server instance the harness
+/// started.
 const NEEDS: &[Need] = &[
+    Need::NextcloudMcpServer,
     Need::McpServer,
     Need::ResourceServer,
     Need::Browser,
     Need::McpInstances,
 ];
 /// Checks that start their own instance and need no user in a browser.
-const INSTANCE_NEEDS: &[Need] = &[Need::McpServer, Need::ResourceServer, Need::McpInstances];
+const INSTANCE_NEEDS: &[Need] = &[
+    Need::NextcloudMcpServer,
+    Need::McpServer,
+    Need::ResourceServer,
+    Need::McpInstances,
+];
 
 const fn check(
     id: &'static str,

@@ -335,51 +335,74 @@ pub async fn ensure_venv(
     profile: &LaunchProfile,
     progress: &Progress,
 ) -> anyhow::Result<PathBuf> {
-    let root = cache_root();
-    let venv = root.join(format!("venv-{PACKAGE}-{}", opts.version));
-    let marker = venv.join(".harness-complete");
     let mut requirements = vec![format!("{PACKAGE}=={}", opts.version)];
     requirements.extend(profile.extra_requirements.iter().map(|r| (*r).to_owned()));
-    let complete = || std::fs::read_to_string(&marker).is_ok_and(|m| m == requirements.join(" "));
-    if complete() {
-        return Ok(venv);
+    let venv = Venv {
+        name: format!("{PACKAGE}-{}", opts.version),
+        requirements,
+        python: &opts.python,
+        install_timeout: opts.install_timeout,
+    };
+    venv.ensure(run, progress).await
+}
+
+/// A venv in the cache (`<cache>/venv-<name>`) with pinned requirements.
+pub struct Venv<'a> {
+    pub name: String,
+    pub requirements: Vec<String>,
+    /// The interpreter that creates it.
+    pub python: &'a str,
+    pub install_timeout: Duration,
+}
+
+impl Venv<'_> {
+    /// The venv, created once under a lock; marked complete (with the requirements pip
+    /// installed) only when pip succeeded, so other requirements redo it.
+    pub async fn ensure(&self, run: &RunContext, progress: &Progress) -> anyhow::Result<PathBuf> {
+        let root = cache_root();
+        let venv = root.join(format!("venv-{}", self.name));
+        let marker = venv.join(".harness-complete");
+        let wanted = self.requirements.join(" ");
+        let complete = || std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted);
+        if complete() {
+            return Ok(venv);
+        }
+        std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+        let _lock = lock(&root.join(format!("venv-{}.lock", self.name)))?;
+        if complete() {
+            return Ok(venv);
+        }
+        check_python(self.python).await?;
+        if venv.exists() {
+            // An interrupted or outdated install: a venv cannot be moved into place, so it
+            // is redone.
+            std::fs::remove_dir_all(&venv)
+                .with_context(|| format!("removing the incomplete venv {}", venv.display()))?;
+        }
+        progress.println(&format!(
+            "installing {wanted} into {} (once per release)",
+            venv.display()
+        ));
+        let started = Instant::now();
+        let deadline = started + self.install_timeout;
+        let log = install_log(run);
+        let mut venv_cmd = Command::new(self.python);
+        venv_cmd.args(["-m", "venv"]).arg(&venv);
+        run_to_end(run, venv_cmd, &log, deadline, "creating the venv", progress).await?;
+        let mut pip = Command::new(venv.join("bin/pip"));
+        pip.args(["install", "--no-input", "--disable-pip-version-check"])
+            .args(&self.requirements);
+        let what = format!("pip install {wanted}");
+        if let Err(e) = run_to_end(run, pip, &log, deadline, &what, progress).await {
+            // A release PyPI lacks (or that does not install) leaves no half venv in the
+            // cache; the next attempt redoes it anyway.
+            let _ = std::fs::remove_dir_all(&venv);
+            return Err(e);
+        }
+        std::fs::write(&marker, &wanted)?;
+        progress.phase_done("provision.mcp-server-venv", started.elapsed());
+        Ok(venv)
     }
-    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
-    let _lock = lock(&root.join(format!("venv-{PACKAGE}-{}.lock", opts.version)))?;
-    if complete() {
-        return Ok(venv);
-    }
-    check_python(&opts.python).await?;
-    if venv.exists() {
-        // An interrupted or outdated install: a venv cannot be moved into place, so it is
-        // redone.
-        std::fs::remove_dir_all(&venv)
-            .with_context(|| format!("removing the incomplete venv {}", venv.display()))?;
-    }
-    progress.println(&format!(
-        "installing {} into {} (once per release)",
-        requirements.join(" "),
-        venv.display()
-    ));
-    let started = Instant::now();
-    let deadline = started + opts.install_timeout;
-    let log = install_log(run);
-    let mut venv_cmd = Command::new(&opts.python);
-    venv_cmd.args(["-m", "venv"]).arg(&venv);
-    run_to_end(run, venv_cmd, &log, deadline, "creating the venv", progress).await?;
-    let mut pip = Command::new(venv.join("bin/pip"));
-    pip.args(["install", "--no-input", "--disable-pip-version-check"])
-        .args(&requirements);
-    let what = format!("pip install {}", requirements.join(" "));
-    if let Err(e) = run_to_end(run, pip, &log, deadline, &what, progress).await {
-        // A release PyPI lacks (or that does not install) leaves no half venv in the
-        // cache; the next attempt redoes it anyway.
-        let _ = std::fs::remove_dir_all(&venv);
-        return Err(e);
-    }
-    std::fs::write(&marker, requirements.join(" "))?;
-    progress.phase_done("provision.mcp-server-venv", started.elapsed());
-    Ok(venv)
 }
 
 /// Fails with what to do when the interpreter is missing or does not run.

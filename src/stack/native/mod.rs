@@ -3,6 +3,7 @@
 
 pub mod chromedriver;
 pub mod distribution;
+pub mod generic_mcp;
 pub mod jdk;
 pub mod keycloak;
 pub mod mcp_server;
@@ -13,8 +14,8 @@ use std::sync::Arc;
 use super::instances::McpInstances;
 use super::run::RunContext;
 use super::{
-    HarnessClient, KeycloakEndpoint, McpServerState, Need, ResourceServer, RunningMcp, STAND_IN,
-    Stack, StackConfig, SubjectWiring, Unavailable, WebDriverEndpoint,
+    HarnessClient, KeycloakEndpoint, McpServerState, McpSubject, Need, ResourceServer, RunningMcp,
+    STAND_IN, Stack, StackConfig, SubjectWiring, Unavailable, WebDriverEndpoint,
 };
 use crate::nextcloud::{StandIn, StandInConfig, UidMapping};
 use crate::progress::Progress;
@@ -28,8 +29,16 @@ pub async fn up(
 ) -> anyhow::Result<Stack> {
     let venv = cfg.needs(Need::McpServer).then(|| {
         let (run, progress, opts) = (run.clone(), progress.clone(), cfg.mcp_server.clone());
+        let subject = cfg.subject;
         // An install that fails here fails again, with its log, when the server starts.
-        tokio::spawn(async move { mcp_server::prepare_venv(&run, &opts, &progress).await })
+        tokio::spawn(async move {
+            match subject {
+                McpSubject::NextcloudMcpServer => {
+                    mcp_server::prepare_venv(&run, &opts, &progress).await
+                }
+                McpSubject::Generic => generic_mcp::prepare_venv(&run, &opts, &progress).await,
+            }
+        })
     });
     let (kc, browser) = with_browser(
         &run,
@@ -156,8 +165,20 @@ pub(super) fn install_logs(run: &RunContext) -> Vec<PathBuf> {
     vec![mcp_server::install_log(run)]
 }
 
-/// The stand-in, then (when asked for) the MCP server against it and the realm.
+/// The stand-in, then (when asked for) the MCP server against it and the realm; for the
+/// generic subject, FastMCP against the realm and no resource server.
 pub(super) async fn start_subjects(stack: &mut Stack, wiring: &SubjectWiring) {
+    if stack.config.subject == McpSubject::Generic {
+        stack.mark_unavailable(Unavailable::by_design(
+            Need::ResourceServer,
+            "Nextcloud-specific: the generic subject runs without a resource server (the RS \
+             checks test Nextcloud's user_oidc)",
+        ));
+        if stack.config.needs(Need::McpServer) {
+            start_generic_mcp_server(stack, wiring).await;
+        }
+        return;
+    }
     let config = StandInConfig {
         leniency: stack.config.stand_in_leniency,
         ..StandInConfig::new(&wiring.discovery_url)
@@ -248,6 +269,37 @@ async fn start_mcp_server(stack: &mut Stack, wiring: &SubjectWiring, nextcloud_h
                 "the MCP server did not start: {}",
                 failure.message
             ));
+            McpServerState::Failed {
+                message: failure.message,
+                log,
+            }
+        }
+    };
+}
+
+async fn start_generic_mcp_server(stack: &mut Stack, wiring: &SubjectWiring) {
+    let opts = stack.config.mcp_server.clone();
+    stack
+        .components
+        .push(("mcp-server".into(), generic_mcp::version_label()));
+    let instance = format!("{}mcp-server", stack.prefix);
+    let outcome = generic_mcp::start(&stack.run, &opts, wiring, &instance, &stack.progress).await;
+    stack.subjects.mcp = match outcome {
+        Ok((process, running)) => {
+            stack.progress.println(&format!(
+                "{} {} (the generic subject) answers at {}",
+                generic_mcp::FASTMCP,
+                generic_mcp::FASTMCP_VERSION,
+                running.base_url
+            ));
+            stack.adopt(process).await;
+            McpServerState::Running(running)
+        }
+        Err(failure) => {
+            let log = failure.process.as_ref().map(|p| p.log_path().to_owned());
+            if let Some(p) = failure.process {
+                stack.adopt(p).await;
+            }
             McpServerState::Failed {
                 message: failure.message,
                 log,
