@@ -32,24 +32,6 @@ list=$(IFS=,; echo "${versions[*]}")
 $bin matrix --only MCP "${keycloak[@]}" --mcp-server-versions "$list" --report-dir "$out"
 echo "matrix: exit status $?"
 for v in "${versions[@]}"; do
-  python3 - "$out"/*-"$v"/report.json "fixtures/releases/$v.json" "$v" <<'PY'
-import json, sys
-src, dst, version = sys.argv[1:]
-r = json.load(open(src))
-trim = {
-    "mcp_server_version": version,
-    "run_id": r["run_id"],
-    "finished_at": r["finished_at"],
-    "components": r["components"],
-    "summary": r["summary"],
-    "checks": [
-        {"id": c["id"], "title": c["title"], "status": c["status"],
-         "detail": (c["detail"].splitlines() or [""])[0][:300]}
-        for c in r["checks"]
-    ],
-}
-json.dump(trim, open(dst, "w"), indent=2)
-print(f"wrote {dst}")
-PY
+  python3 scripts/trim-report.py "$out"/*-"$v"/report.json "fixtures/releases/$v.json" "mcp_server_version=$v"
 done
 rm -rf "$out"

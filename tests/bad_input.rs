@@ -128,6 +128,11 @@ fn every_flag_with_a_wrong_value_exits_2_naming_it() {
         case(&["run", "--only", "DCR-99"], "DCR-99"),
         case(&["run", "--only", ""], "--only"),
         case(&["run", "--spec-revision", "1999-01-01"], "--spec-revision"),
+        case(&["run", "--mcp-subject", "fastmcp"], "--mcp-subject"),
+        case(
+            &["run", "--mcp-subject", "generic", "--backend", "containers"],
+            "--mcp-subject generic",
+        ),
         case(&["run", "--spec-revision", "1999-01-01"], "2025-11-25"),
         case(&["run", "--jobs", "many"], "--jobs"),
         case(&["run", "--jobs", "0"], "--jobs"),

@@ -63,18 +63,21 @@ fn docs_mutation_md_is_up_to_date() {
     );
 }
 
-#[test]
-fn docs_mcp_release_matrix_md_is_up_to_date() {
-    let mut releases = Vec::new();
-    for entry in std::fs::read_dir(root().join("fixtures/releases"))
-        .unwrap()
-        .flatten()
-    {
+/// The trimmed reports (`*.json`) a script keeps in `dir`.
+fn trimmed_reports(dir: &str) -> Vec<serde_json::Value> {
+    let mut reports = Vec::new();
+    for entry in std::fs::read_dir(root().join(dir)).unwrap().flatten() {
         if entry.path().extension().is_some_and(|e| e == "json") {
             let text = std::fs::read_to_string(entry.path()).unwrap();
-            releases.push(serde_json::from_str(&text).unwrap());
+            reports.push(serde_json::from_str(&text).unwrap());
         }
     }
+    reports
+}
+
+#[test]
+fn docs_mcp_release_matrix_md_is_up_to_date() {
+    let releases = trimmed_reports("fixtures/releases");
     assert!(
         !releases.is_empty(),
         "fixtures/releases/ holds no release report"
@@ -82,6 +85,20 @@ fn docs_mcp_release_matrix_md_is_up_to_date() {
     check_generated(
         "mcp-release-matrix.md",
         &mcp_authz_harness::report::matrix::render(releases),
+    );
+}
+
+#[test]
+fn docs_mcp_subjects_md_is_up_to_date() {
+    let reports = trimmed_reports("fixtures/subjects/reports");
+    assert_eq!(
+        reports.len(),
+        2,
+        "one report per subject (scripts/subjects.sh)"
+    );
+    check_generated(
+        "mcp-subjects.md",
+        &mcp_authz_harness::report::matrix::subjects::render(reports),
     );
 }
 

@@ -2,11 +2,13 @@
 //!
 //! [`render`] makes `docs/mcp-release-matrix.md` from the trimmed reports in
 //! `fixtures/releases/` (written by `scripts/release-matrix.sh`); [`merge`] builds one
-//! matrix report from `report.json` files made by separate runs. Both draw the check
+//! matrix report from `report.json` files made by separate runs; [`subjects::render`]
+//! makes `docs/mcp-subjects.md`, both MCP subjects side by side. All draw the check
 //! table and its differences with [`table_and_differences`].
 
 pub mod merge;
 pub mod merged;
+pub mod subjects;
 
 use std::fmt::Write;
 
