@@ -219,6 +219,11 @@ impl StackArgs {
                 .mcp_url
                 .clone()
                 .or_else(|| from_file(|f| f.mcp_url.clone())),
+            // Only for the server the file describes: a --mcp-url flag names another.
+            mcp_version: match &self.mcp_url {
+                Some(_) => None,
+                None => from_file(|f| f.mcp_version.clone()),
+            },
             resource_server_url: self
                 .resource_server_url
                 .clone()
@@ -313,6 +318,8 @@ struct StackFile {
     admin_user: Option<String>,
     admin_password: Option<String>,
     mcp_url: Option<String>,
+    /// The MCP server `up` started, e.g. `fastmcp-4.2.3`.
+    mcp_version: Option<String>,
     resource_server_url: Option<String>,
     uid_mapping: Option<UidMapping>,
     redirect_uri: Option<String>,
@@ -348,6 +355,7 @@ impl StackFile {
             admin_user: text_at("/keycloak/admin_user"),
             admin_password: text_at("/keycloak/admin_password"),
             mcp_url: text_at("/mcp/base_url"),
+            mcp_version: text_at("/mcp/version"),
             resource_server_url: text_at("/resource_server/url"),
             uid_mapping,
             redirect_uri: text_at("/harness_mcp_client/redirect_uri"),

@@ -124,7 +124,7 @@ pub(super) async fn start_subjects(stack: &mut Stack, wiring: &SubjectWiring) {
     stack.subjects.harness_client = Some(HarnessClient::new(wiring.harness_redirect_uri.clone()));
     match &ext.mcp_url {
         Some(url) => {
-            let mcp = mcp_server(url).await;
+            let mcp = mcp_server(url, ext.mcp_version.as_deref()).await;
             stack
                 .components
                 .push(("mcp-server".into(), mcp.version.clone()));
@@ -170,9 +170,9 @@ async fn resource_server(url: &str, ext: &ExternalStack) -> ResourceServer {
 }
 
 /// The server at `url`, not started by the harness. Its release comes from its public
-/// `GET /api/v1/status` (`version`), so the expectations of that release apply;
-/// `external` when it does not say.
-async fn mcp_server(url: &str) -> RunningMcp {
+/// `GET /api/v1/status` (`version`), so the expectations of that release apply; else from
+/// `stack.json` (`up` wrote what it started there); `external` when neither says.
+async fn mcp_server(url: &str, described: Option<&str>) -> RunningMcp {
     let base_url = url.trim_end_matches('/').to_owned();
     let status = Http::new(DEFAULT_TIMEOUT)
         .get(format!("{base_url}/api/v1/status"))
@@ -183,6 +183,7 @@ async fn mcp_server(url: &str) -> RunningMcp {
         .filter(|r| r.status == 200)
         .and_then(|r| r.json_value().ok())
         .and_then(|v| v["version"].as_str().map(str::to_owned))
+        .or_else(|| described.map(str::to_owned))
         .unwrap_or_else(|| "external".into());
     RunningMcp {
         base_url,

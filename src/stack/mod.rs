@@ -104,6 +104,8 @@ pub struct ExternalStack {
     pub admin_password: Secret,
     /// The MCP server's base URL.
     pub mcp_url: Option<String>,
+    /// Its release as `stack.json` names it, for a server that does not say itself.
+    pub mcp_version: Option<String>,
     /// The resource server's base URL.
     pub resource_server_url: Option<String>,
     /// How that resource server's user_oidc names users.
