@@ -287,6 +287,10 @@ impl Request {
         exchange.elapsed_ms = started.elapsed().as_millis() as u64;
         match &result {
             Ok(resp) => {
+                // The server logs the sessions it opens: redacted there too.
+                if let Some(id) = resp.header("mcp-session-id") {
+                    crate::secret::Secret::new(crate::secret::SecretKind::SessionId, id);
+                }
                 exchange.status = Some(resp.status);
                 exchange.response_headers = redact_headers(&resp.headers);
                 exchange.response_body = recorded_body(&resp.body, resp.header("content-type"));

@@ -280,6 +280,7 @@ impl McpClient {
                 message: format!("building the HTTP client: {e}"),
                 www_authenticate: None,
             })?;
+        let http = super::session_ids::SessionRecordingClient(http);
         let transport = StreamableHttpClientTransport::with_client(http, config);
         let received = Arc::new(Mutex::new(Vec::new()));
         let handler = Handler {

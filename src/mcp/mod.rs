@@ -9,6 +9,7 @@ pub mod prm;
 pub mod provision;
 pub mod scope_map;
 pub mod scopes;
+mod session_ids;
 
 pub use client::{
     ElicitationPolicy, McpClient, McpClientOptions, ServerRequest, ToolInfo, ToolOutcome,
