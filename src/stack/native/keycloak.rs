@@ -15,7 +15,7 @@ use tokio::process::Command;
 use super::distribution::{self, Distribution};
 use super::jdk::{self, Jdk};
 use crate::http::Http;
-use crate::keycloak::features::has_cimd;
+use crate::keycloak::features::{has_cimd, has_resource_indicators};
 use crate::progress::Progress;
 use crate::secret::{Secret, SecretKind};
 use crate::stack::process::ManagedProcess;
@@ -41,6 +41,18 @@ impl BuildOptions {
             },
             features_disabled: Vec::new(),
         }
+    }
+
+    /// The session's build plus `resource-indicators` (RFC 8707, experimental) on the
+    /// releases that have it: a build of its own, for the check that boots its own
+    /// Keycloak. Not the session's, as it applies realm-wide: it makes Keycloak refuse the
+    /// `resource` the MCP server's own flows send (`invalid_target`).
+    pub fn with_resource_indicators(version: &str) -> Self {
+        let mut opts = Self::session(version);
+        if has_resource_indicators(version) {
+            opts.features.push("resource-indicators".to_owned());
+        }
+        opts
     }
 
     /// `kc.sh build` arguments: an in-memory database (each run starts empty), health on.
@@ -329,6 +341,26 @@ mod tests {
             BuildOptions::session("26.7.3")
                 .args()
                 .contains(&"--features=cimd".to_owned())
+        );
+    }
+
+    #[test]
+    fn resource_indicators_have_a_build_of_their_own() {
+        assert_eq!(
+            BuildOptions::with_resource_indicators("26.7.3").args(),
+            [
+                "--db=dev-mem",
+                "--health-enabled=true",
+                "--features=cimd,resource-indicators"
+            ]
+        );
+        assert_ne!(
+            BuildOptions::with_resource_indicators("26.7.3").key(),
+            BuildOptions::session("26.7.3").key()
+        );
+        assert_eq!(
+            BuildOptions::with_resource_indicators("26.4.7"),
+            BuildOptions::default()
         );
     }
 
