@@ -198,7 +198,9 @@ pub(super) async fn resource_indicators(ctx: &CheckCtx) -> CheckResult {
         update_pins: false,
     };
     let dir = ctx.session.report_dir.join(STACK_DIR);
-    let own = Session::start(&opts, ctx.session.progress.clone(), &dir)
+    // A progress of its own: its phases are not the session's (a spinner only once).
+    let progress = std::sync::Arc::new(crate::progress::Progress::with_spinner(false));
+    let own = Session::start(&opts, progress, &dir)
         .await
         .map_err(|e| anyhow::anyhow!("the stack with resource-indicators did not come up: {}", e.message))?;
     ctx.note(format!(
@@ -230,6 +232,7 @@ pub(super) async fn resource_indicators(ctx: &CheckCtx) -> CheckResult {
     ctx.step("tear the stack of its own down");
     let report = own.teardown(Some(&dir.join("logs"))).await;
     ctx.note(format!("teardown: {report:?}"));
+    ctx.note(format!("phases (s): {:?}", own.progress.phases()));
     let verdict = outcome?;
     ensure!(
         report.processes_left == 0 && report.clients_left == 0 && report.dirs_left == 0,
