@@ -71,7 +71,9 @@ pub fn judge_audience(claims: &Value, want: &str) -> anyhow::Result<()> {
     ensure!(
         got == [want],
         "the access token's aud is {}, expected exactly [{want:?}]: Keycloak did not bind the token to the resource asked for (RFC 8707 §2)",
-        claims.get("aud").map_or("absent".to_owned(), Value::to_string)
+        claims
+            .get("aud")
+            .map_or("absent".to_owned(), Value::to_string)
     );
     Ok(())
 }
@@ -156,8 +158,7 @@ impl Drop for Saved {
         let original = self.original.take();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                if let Err(e) = set_resource_url(&admin, &realm, &id, original.as_deref()).await
-                {
+                if let Err(e) = set_resource_url(&admin, &realm, &id, original.as_deref()).await {
                     tracing::warn!("MCP-33: restoring the resource_url of {id}: {e:#}");
                 }
             });
@@ -200,9 +201,12 @@ pub(super) async fn resource_indicators(ctx: &CheckCtx) -> CheckResult {
     let dir = ctx.session.report_dir.join(STACK_DIR);
     // A progress of its own: its phases are not the session's (a spinner only once).
     let progress = std::sync::Arc::new(crate::progress::Progress::with_spinner(false));
-    let own = Session::start(&opts, progress, &dir)
-        .await
-        .map_err(|e| anyhow::anyhow!("the stack with resource-indicators did not come up: {}", e.message))?;
+    let own = Session::start(&opts, progress, &dir).await.map_err(|e| {
+        anyhow::anyhow!(
+            "the stack with resource-indicators did not come up: {}",
+            e.message
+        )
+    })?;
     ctx.note(format!(
         "Keycloak {} at {} ({}); features {:?}",
         own.stack.keycloak.version,
@@ -270,7 +274,9 @@ async fn on_own_stack(ctx: &CheckCtx) -> anyhow::Result<String> {
     }
     let verdict = outcome?;
     restored?;
-    Ok(format!("{verdict}; the {mcp_client} client's {RESOURCE_URL} restored"))
+    Ok(format!(
+        "{verdict}; the {mcp_client} client's {RESOURCE_URL} restored"
+    ))
 }
 
 async fn exercise(ctx: &CheckCtx, url: &str) -> anyhow::Result<String> {
@@ -278,7 +284,9 @@ async fn exercise(ctx: &CheckCtx, url: &str) -> anyhow::Result<String> {
     let client = flows::public_client(ctx).await?;
     let other = format!("urn:client:{OTHER_CLIENT}");
 
-    ctx.step(format!("resource {url} (the MCP server's) on both requests"));
+    ctx.step(format!(
+        "resource {url} (the MCP server's) on both requests"
+    ));
     let own = flow(ctx, &meta, &client, url, url)
         .await?
         .issued("the token request for the MCP server's resource")?;
@@ -292,7 +300,9 @@ async fn exercise(ctx: &CheckCtx, url: &str) -> anyhow::Result<String> {
     )
     .await?;
 
-    ctx.step(format!("resource {other} (another client's) on both requests"));
+    ctx.step(format!(
+        "resource {other} (another client's) on both requests"
+    ));
     let foreign = flow(ctx, &meta, &client, &other, &other)
         .await?
         .issued("the token request for another resource")?;
@@ -406,7 +416,9 @@ mod tests {
         // The resource next to others is not a token bound to it.
         assert!(judge_audience(&json!({"aud": [url, "nextcloud"]}), url).is_err());
         assert!(judge_audience(&json!({"aud": ["nextcloud-mcp-server"]}), url).is_err());
-        let e = judge_audience(&json!({"sub": "a"}), url).unwrap_err().to_string();
+        let e = judge_audience(&json!({"sub": "a"}), url)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("absent"), "{e}");
     }
 
