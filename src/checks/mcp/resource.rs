@@ -33,9 +33,7 @@ use crate::oauth::pkce::Pkce;
 use crate::oauth::token::{self, Refusal, TokenOutcome};
 use crate::secret::Secret;
 use crate::session::{Session, SessionOptions};
-use crate::stack::native::keycloak::{BuildOptions, KeycloakOptions};
-use crate::stack::native::mcp_server::McpServerOptions;
-use crate::stack::{Backend, Need, StackConfig};
+use crate::stack::Need;
 
 /// Keycloak's refusal of a resource no client of the token's audience stands for.
 pub const INVALID_RESOURCE: &str =
@@ -53,8 +51,8 @@ const OTHER_CLIENT: &str = "nextcloud";
 const UNKNOWN: &str = "https://unknown-resource.invalid/mcp";
 /// The scopes asked for: those whose tokens carry the MCP server's audience.
 const SCOPE: &str = "openid notes.read";
-/// How long the check's own Keycloak may take to boot.
-const BOOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
+/// The Keycloak feature (experimental) the check's own Keycloak is built with.
+const FEATURE: &str = "resource-indicators";
 /// Where the own stack's logs go, under the report dir.
 const STACK_DIR: &str = "MCP-33-stack";
 
@@ -172,26 +170,16 @@ pub(super) async fn resource_indicators(ctx: &CheckCtx) -> CheckResult {
         return skip(not_applicable(&version));
     }
     let mcp_version = ctx.mcp_server()?.version.clone();
-    let build = BuildOptions::with_resource_indicators(&version);
+    let stack = ctx.session.stack.config_with_features(
+        &[FEATURE],
+        vec![Need::McpServer, Need::ResourceServer, Need::Browser],
+    );
     ctx.step(format!(
         "boot a stack of its own: Keycloak {version} with {}, the baseline realm, nextcloud-mcp-server {mcp_version}",
-        build.args().join(" ")
+        stack.keycloak.build.args().join(" ")
     ));
     let opts = SessionOptions {
-        stack: StackConfig {
-            backend: Backend::Native,
-            keycloak: KeycloakOptions {
-                version: version.clone(),
-                dist: None,
-                build,
-                boot_timeout: BOOT_TIMEOUT,
-            },
-            external: None,
-            needs: vec![Need::McpServer, Need::ResourceServer, Need::Browser],
-            mcp_server: McpServerOptions::new(mcp_version),
-            stand_in_leniency: Default::default(),
-            containers: Default::default(),
-        },
+        stack,
         realm: ctx.session.realm.file.clone(),
         keep: false,
         run_id: None,
