@@ -15,7 +15,7 @@ use tokio::process::Command;
 use super::distribution::{self, Distribution};
 use super::jdk::{self, Jdk};
 use crate::http::Http;
-use crate::keycloak::features::{has_cimd, has_resource_indicators};
+use crate::keycloak::features::has_cimd;
 use crate::progress::Progress;
 use crate::secret::{Secret, SecretKind};
 use crate::stack::process::ManagedProcess;
@@ -31,7 +31,11 @@ pub struct BuildOptions {
 
 impl BuildOptions {
     /// The session's build of Keycloak `version`: `cimd` (experimental, so off unless
-    /// asked for) on the releases that have it, nothing else beyond the defaults.
+    /// asked for) on the releases that have it, nothing else beyond the defaults. Not
+    /// `resource-indicators` (RFC 8707, 26.6.0 on): it applies realm-wide and makes
+    /// Keycloak refuse, with `invalid_target`, the `resource` the MCP server's own flows
+    /// send (its URL, which no client stands for); MCP-33 boots a Keycloak of its own
+    /// with it ([`Stack::config_with_features`](crate::stack::Stack::config_with_features)).
     pub fn session(version: &str) -> Self {
         Self {
             features: if has_cimd(version) {
@@ -41,18 +45,6 @@ impl BuildOptions {
             },
             features_disabled: Vec::new(),
         }
-    }
-
-    /// The session's build plus `resource-indicators` (RFC 8707, experimental) on the
-    /// releases that have it: a build of its own, for the check that boots its own
-    /// Keycloak. Not the session's, as it applies realm-wide: it makes Keycloak refuse the
-    /// `resource` the MCP server's own flows send (`invalid_target`).
-    pub fn with_resource_indicators(version: &str) -> Self {
-        let mut opts = Self::session(version);
-        if has_resource_indicators(version) {
-            opts.features.push("resource-indicators".to_owned());
-        }
-        opts
     }
 
     /// `kc.sh build` arguments: an in-memory database (each run starts empty), health on.
@@ -341,26 +333,6 @@ mod tests {
             BuildOptions::session("26.7.3")
                 .args()
                 .contains(&"--features=cimd".to_owned())
-        );
-    }
-
-    #[test]
-    fn resource_indicators_have_a_build_of_their_own() {
-        assert_eq!(
-            BuildOptions::with_resource_indicators("26.7.3").args(),
-            [
-                "--db=dev-mem",
-                "--health-enabled=true",
-                "--features=cimd,resource-indicators"
-            ]
-        );
-        assert_ne!(
-            BuildOptions::with_resource_indicators("26.7.3").key(),
-            BuildOptions::session("26.7.3").key()
-        );
-        assert_eq!(
-            BuildOptions::with_resource_indicators("26.4.7"),
-            BuildOptions::default()
         );
     }
 
