@@ -14,6 +14,7 @@ mod open_proxy;
 mod passthrough;
 mod proxy;
 pub(crate) mod proxy_flow;
+mod resource;
 mod session;
 mod step_up;
 mod tokens;
@@ -55,6 +56,11 @@ const RS_LOG_NEEDS: &[Need] = &[
     Need::Browser,
     Need::ResourceServerLog,
 ];
+/// MCP-33 boots a stack of its own next to the session's (Keycloak with another build):
+/// only a backend that starts processes here offers further instances. Its component is
+/// Keycloak: three of its four judgements are Keycloak's (RFC 8707), and whether it applies
+/// depends on Keycloak's version; the MCP server's half is MCP-15's refusal, end to end.
+const OWN_STACK_NEEDS: &[Need] = &[Need::McpServer, Need::ResourceServer, Need::McpInstances];
 /// MCP-21 starts a second configuration of the server next to the first.
 const INSTANCE_NEEDS: &[Need] = &[
     Need::NextcloudMcpServer,
@@ -353,6 +359,15 @@ pub const CHECKS: &[Check] = &[
         "MCP-authz access token privilege restriction (MCP servers MUST NOT pass through the token received from the MCP client; all revisions); MCP security best practices: token passthrough",
         Subject::McpServer,
         check_fn!(passthrough::no_passthrough),
+    )}.revisions(super::ALL_REVISIONS),
+    Check {
+        needs: OWN_STACK_NEEDS,
+        ..mcp_check(
+        "MCP-33",
+        "MUST: with RFC 8707 resource indicators, a token requested for the MCP URL has exactly that aud and is accepted; one requested for another client has its aud and gets 401 invalid_token; an unknown resource, or one differing between the authorization and token requests, gets 400 invalid_target",
+        "RFC8707-2 (the authorization server binds the token to the resource, refuses an unknown one with invalid_target); MCP-authz token audience binding and validation (clients MUST send resource on both requests; MCP servers MUST validate that tokens were issued specifically for them; all revisions)",
+        Subject::Keycloak,
+        check_fn!(resource::resource_indicators),
     )}.revisions(super::ALL_REVISIONS),
 ];
 

@@ -20,6 +20,7 @@ mod need;
 pub mod ports;
 pub mod process;
 pub mod run;
+mod sibling;
 mod subjects;
 pub mod wait;
 pub mod watchdog;

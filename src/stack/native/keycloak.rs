@@ -31,7 +31,11 @@ pub struct BuildOptions {
 
 impl BuildOptions {
     /// The session's build of Keycloak `version`: `cimd` (experimental, so off unless
-    /// asked for) on the releases that have it, nothing else beyond the defaults.
+    /// asked for) on the releases that have it, nothing else beyond the defaults. Not
+    /// `resource-indicators` (RFC 8707, 26.6.0 on): it applies realm-wide and makes
+    /// Keycloak refuse, with `invalid_target`, the `resource` the MCP server's own flows
+    /// send (its URL, which no client stands for); MCP-33 boots a Keycloak of its own
+    /// with it ([`Stack::config_with_features`](crate::stack::Stack::config_with_features)).
     pub fn session(version: &str) -> Self {
         Self {
             features: if has_cimd(version) {
