@@ -169,6 +169,9 @@ def catalogue(args, env):
         "components": r["components"],
         "keycloak_argv": r["keycloak_argv"],
         "checks": {c["id"]: c.get("duration_ms") for c in r["checks"]},
+        "check_status": {c["id"]: c.get("status") for c in r["checks"]},
+        "needs_source": os.path.relpath(CATALOGUE_MD, ROOT),
+        "check_needs": {k: sorted(v) for k, v in catalogue_needs().items()},
         "mcp_server_argv": mcp_argv_from(r),
     })
     return run
@@ -181,6 +184,79 @@ def mcp_argv_from(report):
                 if c["id"] == "MCP-01" and note.startswith("started as: "):
                     return note[len("started as: "):].split()
     return None
+
+
+CATALOGUE_MD = os.path.join(ROOT, "docs", "catalogue.md")
+# Needs that make a check more than HTTP round trips to Keycloak and the MCP server: a
+# Chromium session, or further MCP server instances of its own.
+HEAVY_NEEDS = ("browser", "mcp-instances")
+# Statuses of checks that did their work (a blocked or skipped check returns at once).
+RAN = ("pass", "xfail", "fail")
+
+
+def table_cells(line):
+    """The cells of one Markdown table row (None for any other line), split on pipes that
+    are not escaped: src/markdown.rs writes a pipe inside a cell as `\\|`."""
+    line = line.strip()
+    if len(line) < 2 or not (line.startswith("|") and line.endswith("|")):
+        return None
+    return [c.replace("\\|", "|").strip() for c in re.split(r"(?<!\\)\|", line[1:-1])]
+
+
+def parse_needs(text):
+    """{check id: set of needs} from docs/catalogue.md: every table whose header has an
+    `ID` and a `needs` column (found by name, not position), needs split on commas."""
+    needs = {}
+    cols = None
+    for line in text.splitlines():
+        cells = table_cells(line)
+        if cells is None:
+            cols = None
+            continue
+        if cols is None:
+            lower = [c.lower() for c in cells]
+            cols = (lower.index("id"), lower.index("needs")) if "id" in lower and "needs" in lower else False
+            continue
+        if not cols or all(set(c) <= set("-: ") for c in cells):
+            continue
+        i, n = cols
+        if max(i, n) < len(cells) and re.fullmatch(r"[A-Z]+-\d+", cells[i]):
+            needs[cells[i]] = {x.strip() for x in cells[n].split(",") if x.strip()}
+    return needs
+
+
+def catalogue_needs():
+    needs = parse_needs(open(CATALOGUE_MD).read())
+    if not needs:
+        sys.exit(f"no check's needs found in {CATALOGUE_MD}")
+    return needs
+
+
+def nearest_rank(vals, q):
+    """The q-quantile by nearest rank: the smallest value with at least q of them at or
+    below it (p90 of 20 values is the 18th)."""
+    vals = sorted(vals)
+    return vals[max(0, -(-int(q * 100) * len(vals) // 100) - 1)]
+
+
+def check_groups(cat):
+    """Median and p90 duration_ms of the checks that ran, by what they need; None when the
+    raw JSON predates the needs."""
+    if "check_needs" not in cat:
+        return None
+    groups = {"HTTP-only (neither browser nor mcp-instances)": lambda n: not (n & set(HEAVY_NEEDS)),
+              "browser": lambda n: "browser" in n,
+              "mcp-instances, no browser": lambda n: "mcp-instances" in n and "browser" not in n}
+    out = {}
+    for name, test in groups.items():
+        ids = [k for k, n in cat["check_needs"].items() if test(set(n)) and k in cat["checks"]]
+        ran = [cat["checks"][k] for k in ids
+               if cat["check_status"].get(k) in RAN and isinstance(cat["checks"].get(k), (int, float))]
+        out[name] = {"checks": len(ids), "ran": len(ran),
+                     "median_ms": statistics.median(ran) if ran else None,
+                     "p90_ms": nearest_rank(ran, 0.9) if ran else None,
+                     "max_ms": max(ran) if ran else None}
+    return out
 
 
 # --- the floor ------------------------------------------------------------------------------
@@ -361,7 +437,46 @@ def mcp_env(version, venv, base_url, kc_base, realm, client_secret, nextcloud):
     return env, home
 
 
-def floor_once(cat):
+DCR_METADATA = {
+    # DCR-01's confidential client on loopback (a trusted host of the realm's anonymous
+    # registration policies).
+    "redirect_uris": ["http://127.0.0.1:8765/callback"],
+    "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "client_secret_post",
+}
+
+
+def dcr_pairs(issuer, n, timeout=10):
+    """`n` anonymous RFC 7591 registrations, each followed by its RFC 7592 DELETE with the
+    registration access token; after one untimed warm-up pair. Each pair must answer 201
+    then 204, and a GET of the deleted client must then be refused, or it fails."""
+    endpoint = f"{issuer}/clients-registrations/openid-connect"
+    body = json.dumps(DCR_METADATA).encode()
+    pairs = []
+    for i in range(n + 1):
+        t0 = time.monotonic()
+        s, b = fetch("POST", endpoint, body, {"content-type": "application/json"}, timeout=timeout)
+        t1 = time.monotonic()
+        if s != 201:
+            raise RuntimeError(f"DCR create #{i}: HTTP {s}: {b[:200]!r}")
+        reg = json.loads(b)
+        auth = {"authorization": f"Bearer {reg['registration_access_token']}"}
+        t2 = time.monotonic()
+        s, b = fetch("DELETE", reg["registration_client_uri"], None, auth, timeout=timeout)
+        t3 = time.monotonic()
+        if s != 204:
+            raise RuntimeError(f"DCR delete #{i} of {reg['client_id']}: HTTP {s}: {b[:200]!r}")
+        s, _ = fetch("GET", reg["registration_client_uri"], None, auth, timeout=timeout)
+        if s in (200, None):
+            raise RuntimeError(f"DCR #{i}: {reg['client_id']} still answers after its DELETE (HTTP {s})")
+        if i:
+            pairs.append({"create_ms": round((t1 - t0) * 1000, 1), "delete_ms": round((t3 - t2) * 1000, 1),
+                          "pair_ms": round((t1 - t0 + t3 - t2) * 1000, 1)})
+    return pairs
+
+
+def floor_once(cat, dcr_runs=0):
     """One floor measurement: Keycloak, the realm, the MCP server, stopping, Chromium."""
     argv = cat["keycloak_argv"]
     split = argv.index("&&")
@@ -420,6 +535,13 @@ def floor_once(cat):
         if s != 201:
             raise RuntimeError(f"realm import: HTTP {s}: {b[:200]!r}")
         out["realm_import_s"] = round(time.monotonic() - t, 2)
+        if dcr_runs:
+            # Not part of the floor either: anonymous DCR create+delete against this
+            # Keycloak, before the MCP server starts (nothing else asks it meanwhile).
+            try:
+                out["dcr"] = dcr_pairs(f"{base}/realms/{realm['realm']}", dcr_runs)
+            except (RuntimeError, ValueError, KeyError) as e:
+                out["dcr_error"] = str(e)
 
         mcp_argv = list(cat["mcp_server_argv"])
         mport = free_port()
@@ -529,8 +651,12 @@ def measure_floor(args):
     floors = []
     for i in range(args.floor_runs):
         print(f"the floor #{i + 1} ...", flush=True)
-        floors.append(floor_once(cat))
-        print(f"  {floors[-1]}", flush=True)
+        floors.append(floor_once(cat, args.dcr_runs if i == 0 else 0))
+        print(f"  {dict((k, v) for k, v in floors[-1].items() if k != 'dcr')}", flush=True)
+        if floors[-1].get("dcr"):
+            pair = sorted(p["pair_ms"] for p in floors[-1]["dcr"])
+            print(f"  DCR create+delete: median {statistics.median(pair)} ms, p90 {nearest_rank(pair, 0.9)} ms",
+                  flush=True)
     doc.update({
         "catalogue": cat,
         "floor_runs": floors,
@@ -701,6 +827,8 @@ def main():
     p.add_argument("--label", default="", help="a word naming the measurement in the doc (e.g. before, after)")
     p.add_argument("--floor-runs", type=int, default=1)
     p.add_argument("--jobs", type=int, default=4)
+    p.add_argument("--dcr-runs", type=int, default=20,
+                   help="anonymous DCR create+delete pairs timed against the first floor's Keycloak")
     p.add_argument("--only", default="", help="a selection instead of the whole catalogue (not for the doc)")
     p.add_argument("--keycloak-version", default="")
     p.add_argument("--boot-only", action="store_true", help="the earlier measurement: run --only REALM-02")
