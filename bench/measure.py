@@ -714,6 +714,10 @@ def fmt(x):
     return "" if x is None else f"{x:.1f}"
 
 
+def fmt0(x):
+    return "—" if x is None else f"{x:.0f}"
+
+
 def ratio(a, b):
     return f"{a / b:.2f}×" if a is not None and b else "—"
 
@@ -770,6 +774,29 @@ def render_floor(d):
     slow = sorted(((v or 0, k) for k, v in cat["checks"].items()), reverse=True)[:8]
     out += ["Slowest checks (ms; checks run `--jobs` at a time, so they overlap): "
             + ", ".join(f"{k} {v}" for v, k in slow), ""]
+    groups = check_groups(cat)
+    if groups:
+        out += [f"Per-check `duration_ms` from this run's report.json, by the needs `{cat['needs_source']}` "
+                f"gives each check (checks that ran: {', '.join(RAN)}; p90 by nearest rank):", "",
+                "| checks | in this run | ran | median ms | p90 ms | max ms |", "|---|---|---|---|---|---|"]
+        for name, g in groups.items():
+            out.append(f"| {name} | {g['checks']} | {g['ran']} | {fmt0(g['median_ms'])} | {fmt0(g['p90_ms'])} "
+                       f"| {fmt0(g['max_ms'])} |")
+        http = next(iter(groups.values()))["median_ms"]
+        if http is not None:
+            out += ["", f"Target for the HTTP-only median, under 100 ms: {'met' if http < 100 else 'not met'} ({fmt0(http)} ms)."]
+        out.append("")
+    for f in floors:
+        if f.get("dcr"):
+            col = {k: sorted(p[k] for p in f["dcr"]) for k in ("pair_ms", "create_ms", "delete_ms")}
+            out += [f"DCR create+delete against the floor's Keycloak, {len(f['dcr'])} pairs after one warm-up "
+                    f"(anonymous POST 201, then DELETE with the registration access token 204): median "
+                    f"{fmt(statistics.median(col['pair_ms']))} ms (create {fmt(statistics.median(col['create_ms']))}, "
+                    f"delete {fmt(statistics.median(col['delete_ms']))}), p90 {fmt(nearest_rank(col['pair_ms'], 0.9))} ms, "
+                    f"max {fmt(col['pair_ms'][-1])} ms. Target for one create+delete, under 50 ms: "
+                    f"{'met' if statistics.median(col['pair_ms']) < 50 else 'not met'} by the median.", ""]
+        elif f.get("dcr_error"):
+            out += [f"DCR create+delete against the floor's Keycloak failed: {f['dcr_error']}", ""]
     return out
 
 
