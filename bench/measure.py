@@ -20,11 +20,16 @@ at a time, polling every 50 ms:
 - stopping: SIGTERM to the MCP server and Keycloak together, until both process groups are
   gone (the harness stops all its processes at once too).
 
+Also in the same invocation, neither part of the floor: the catalogue's per-check
+`duration_ms` grouped by each check's needs (the `needs` column of docs/catalogue.md), and
+`--dcr-runs` anonymous DCR create+delete pairs against the floor's Keycloak after its realm
+import.
+
 Writes bench/results/<timestamp>.json (argv, versions, machine, load, numbers) and renders
 docs/performance.md from every JSON file in bench/results (`--render-only`; `--stdout`
 prints it instead, which the staleness test in tests/docs.rs compares with the file).
 
-    python3 bench/measure.py [--label after] [--floor-runs 1] [--jobs 4]
+    python3 bench/measure.py [--label after] [--floor-runs 1] [--jobs 4] [--dcr-runs 20]
     python3 bench/measure.py --boot-only [--cached-runs 3] [--skip-cold]   # Keycloak boot, REALM-02
     python3 bench/measure.py --render-only [--stdout]
 """
