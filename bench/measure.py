@@ -20,11 +20,16 @@ at a time, polling every 50 ms:
 - stopping: SIGTERM to the MCP server and Keycloak together, until both process groups are
   gone (the harness stops all its processes at once too).
 
+Also in the same invocation, neither part of the floor: the catalogue's per-check
+`duration_ms` grouped by each check's needs (the `needs` column of docs/catalogue.md), and
+`--dcr-runs` anonymous DCR create+delete pairs against the floor's Keycloak after its realm
+import.
+
 Writes bench/results/<timestamp>.json (argv, versions, machine, load, numbers) and renders
 docs/performance.md from every JSON file in bench/results (`--render-only`; `--stdout`
 prints it instead, which the staleness test in tests/docs.rs compares with the file).
 
-    python3 bench/measure.py [--label after] [--floor-runs 1] [--jobs 4]
+    python3 bench/measure.py [--label after] [--floor-runs 1] [--jobs 4] [--dcr-runs 20]
     python3 bench/measure.py --boot-only [--cached-runs 3] [--skip-cold]   # Keycloak boot, REALM-02
     python3 bench/measure.py --render-only [--stdout]
 """
@@ -169,6 +174,9 @@ def catalogue(args, env):
         "components": r["components"],
         "keycloak_argv": r["keycloak_argv"],
         "checks": {c["id"]: c.get("duration_ms") for c in r["checks"]},
+        "check_status": {c["id"]: c.get("status") for c in r["checks"]},
+        "needs_source": os.path.relpath(CATALOGUE_MD, ROOT),
+        "check_needs": {k: sorted(v) for k, v in catalogue_needs().items()},
         "mcp_server_argv": mcp_argv_from(r),
     })
     return run
@@ -181,6 +189,79 @@ def mcp_argv_from(report):
                 if c["id"] == "MCP-01" and note.startswith("started as: "):
                     return note[len("started as: "):].split()
     return None
+
+
+CATALOGUE_MD = os.path.join(ROOT, "docs", "catalogue.md")
+# Needs that make a check more than HTTP round trips to Keycloak and the MCP server: a
+# Chromium session, or further MCP server instances of its own.
+HEAVY_NEEDS = ("browser", "mcp-instances")
+# Statuses of checks that did their work (a blocked or skipped check returns at once).
+RAN = ("pass", "xfail", "fail")
+
+
+def table_cells(line):
+    """The cells of one Markdown table row (None for any other line), split on pipes that
+    are not escaped: src/markdown.rs writes a pipe inside a cell as `\\|`."""
+    line = line.strip()
+    if len(line) < 2 or not (line.startswith("|") and line.endswith("|")):
+        return None
+    return [c.replace("\\|", "|").strip() for c in re.split(r"(?<!\\)\|", line[1:-1])]
+
+
+def parse_needs(text):
+    """{check id: set of needs} from docs/catalogue.md: every table whose header has an
+    `ID` and a `needs` column (found by name, not position), needs split on commas."""
+    needs = {}
+    cols = None
+    for line in text.splitlines():
+        cells = table_cells(line)
+        if cells is None:
+            cols = None
+            continue
+        if cols is None:
+            lower = [c.lower() for c in cells]
+            cols = (lower.index("id"), lower.index("needs")) if "id" in lower and "needs" in lower else False
+            continue
+        if not cols or all(set(c) <= set("-: ") for c in cells):
+            continue
+        i, n = cols
+        if max(i, n) < len(cells) and re.fullmatch(r"[A-Z]+-\d+", cells[i]):
+            needs[cells[i]] = {x.strip() for x in cells[n].split(",") if x.strip()}
+    return needs
+
+
+def catalogue_needs():
+    needs = parse_needs(open(CATALOGUE_MD).read())
+    if not needs:
+        sys.exit(f"no check's needs found in {CATALOGUE_MD}")
+    return needs
+
+
+def nearest_rank(vals, q):
+    """The q-quantile by nearest rank: the smallest value with at least q of them at or
+    below it (p90 of 20 values is the 18th)."""
+    vals = sorted(vals)
+    return vals[max(0, -(-int(q * 100) * len(vals) // 100) - 1)]
+
+
+def check_groups(cat):
+    """Median and p90 duration_ms of the checks that ran, by what they need; None when the
+    raw JSON predates the needs."""
+    if "check_needs" not in cat:
+        return None
+    groups = {"HTTP-only (neither browser nor mcp-instances)": lambda n: not (n & set(HEAVY_NEEDS)),
+              "browser": lambda n: "browser" in n,
+              "mcp-instances, no browser": lambda n: "mcp-instances" in n and "browser" not in n}
+    out = {}
+    for name, test in groups.items():
+        ids = [k for k, n in cat["check_needs"].items() if test(set(n)) and k in cat["checks"]]
+        ran = [cat["checks"][k] for k in ids
+               if cat["check_status"].get(k) in RAN and isinstance(cat["checks"].get(k), (int, float))]
+        out[name] = {"checks": len(ids), "ran": len(ran),
+                     "median_ms": statistics.median(ran) if ran else None,
+                     "p90_ms": nearest_rank(ran, 0.9) if ran else None,
+                     "max_ms": max(ran) if ran else None}
+    return out
 
 
 # --- the floor ------------------------------------------------------------------------------
@@ -361,7 +442,46 @@ def mcp_env(version, venv, base_url, kc_base, realm, client_secret, nextcloud):
     return env, home
 
 
-def floor_once(cat):
+DCR_METADATA = {
+    # DCR-01's confidential client on loopback (a trusted host of the realm's anonymous
+    # registration policies).
+    "redirect_uris": ["http://127.0.0.1:8765/callback"],
+    "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "client_secret_post",
+}
+
+
+def dcr_pairs(issuer, n, timeout=10):
+    """`n` anonymous RFC 7591 registrations, each followed by its RFC 7592 DELETE with the
+    registration access token; after one untimed warm-up pair. Each pair must answer 201
+    then 204, and a GET of the deleted client must then be refused, or it fails."""
+    endpoint = f"{issuer}/clients-registrations/openid-connect"
+    body = json.dumps(DCR_METADATA).encode()
+    pairs = []
+    for i in range(n + 1):
+        t0 = time.monotonic()
+        s, b = fetch("POST", endpoint, body, {"content-type": "application/json"}, timeout=timeout)
+        t1 = time.monotonic()
+        if s != 201:
+            raise RuntimeError(f"DCR create #{i}: HTTP {s}: {b[:200]!r}")
+        reg = json.loads(b)
+        auth = {"authorization": f"Bearer {reg['registration_access_token']}"}
+        t2 = time.monotonic()
+        s, b = fetch("DELETE", reg["registration_client_uri"], None, auth, timeout=timeout)
+        t3 = time.monotonic()
+        if s != 204:
+            raise RuntimeError(f"DCR delete #{i} of {reg['client_id']}: HTTP {s}: {b[:200]!r}")
+        s, _ = fetch("GET", reg["registration_client_uri"], None, auth, timeout=timeout)
+        if s in (200, None):
+            raise RuntimeError(f"DCR #{i}: {reg['client_id']} still answers after its DELETE (HTTP {s})")
+        if i:
+            pairs.append({"create_ms": round((t1 - t0) * 1000, 1), "delete_ms": round((t3 - t2) * 1000, 1),
+                          "pair_ms": round((t1 - t0 + t3 - t2) * 1000, 1)})
+    return pairs
+
+
+def floor_once(cat, dcr_runs=0):
     """One floor measurement: Keycloak, the realm, the MCP server, stopping, Chromium."""
     argv = cat["keycloak_argv"]
     split = argv.index("&&")
@@ -420,6 +540,13 @@ def floor_once(cat):
         if s != 201:
             raise RuntimeError(f"realm import: HTTP {s}: {b[:200]!r}")
         out["realm_import_s"] = round(time.monotonic() - t, 2)
+        if dcr_runs:
+            # Not part of the floor either: anonymous DCR create+delete against this
+            # Keycloak, before the MCP server starts (nothing else asks it meanwhile).
+            try:
+                out["dcr"] = dcr_pairs(f"{base}/realms/{realm['realm']}", dcr_runs)
+            except (RuntimeError, ValueError, KeyError) as e:
+                out["dcr_error"] = str(e)
 
         mcp_argv = list(cat["mcp_server_argv"])
         mport = free_port()
@@ -529,8 +656,12 @@ def measure_floor(args):
     floors = []
     for i in range(args.floor_runs):
         print(f"the floor #{i + 1} ...", flush=True)
-        floors.append(floor_once(cat))
-        print(f"  {floors[-1]}", flush=True)
+        floors.append(floor_once(cat, args.dcr_runs if i == 0 else 0))
+        print(f"  {dict((k, v) for k, v in floors[-1].items() if k != 'dcr')}", flush=True)
+        if floors[-1].get("dcr"):
+            pair = sorted(p["pair_ms"] for p in floors[-1]["dcr"])
+            print(f"  DCR create+delete: median {statistics.median(pair)} ms, p90 {nearest_rank(pair, 0.9)} ms",
+                  flush=True)
     doc.update({
         "catalogue": cat,
         "floor_runs": floors,
@@ -586,6 +717,10 @@ def measure_boot(args):
 
 def fmt(x):
     return "" if x is None else f"{x:.1f}"
+
+
+def fmt0(x):
+    return "—" if x is None else f"{x:.0f}"
 
 
 def ratio(a, b):
@@ -644,6 +779,29 @@ def render_floor(d):
     slow = sorted(((v or 0, k) for k, v in cat["checks"].items()), reverse=True)[:8]
     out += ["Slowest checks (ms; checks run `--jobs` at a time, so they overlap): "
             + ", ".join(f"{k} {v}" for v, k in slow), ""]
+    groups = check_groups(cat)
+    if groups:
+        out += [f"Per-check `duration_ms` from this run's report.json, by the needs `{cat['needs_source']}` "
+                f"gives each check (checks that ran: {', '.join(RAN)}; p90 by nearest rank):", "",
+                "| checks | in this run | ran | median ms | p90 ms | max ms |", "|---|---|---|---|---|---|"]
+        for name, g in groups.items():
+            out.append(f"| {name} | {g['checks']} | {g['ran']} | {fmt0(g['median_ms'])} | {fmt0(g['p90_ms'])} "
+                       f"| {fmt0(g['max_ms'])} |")
+        http = next(iter(groups.values()))["median_ms"]
+        if http is not None:
+            out += ["", f"Target for the HTTP-only median, under 100 ms: {'met' if http < 100 else 'not met'} ({fmt0(http)} ms)."]
+        out.append("")
+    for f in floors:
+        if f.get("dcr"):
+            col = {k: sorted(p[k] for p in f["dcr"]) for k in ("pair_ms", "create_ms", "delete_ms")}
+            out += [f"DCR create+delete against the floor's Keycloak, {len(f['dcr'])} pairs after one warm-up "
+                    f"(anonymous POST 201, then DELETE with the registration access token 204): median "
+                    f"{fmt(statistics.median(col['pair_ms']))} ms (create {fmt(statistics.median(col['create_ms']))}, "
+                    f"delete {fmt(statistics.median(col['delete_ms']))}), p90 {fmt(nearest_rank(col['pair_ms'], 0.9))} ms, "
+                    f"max {fmt(col['pair_ms'][-1])} ms. Target for one create+delete, under 50 ms: "
+                    f"{'met' if statistics.median(col['pair_ms']) < 50 else 'not met'} by the median.", ""]
+        elif f.get("dcr_error"):
+            out += [f"DCR create+delete against the floor's Keycloak failed: {f['dcr_error']}", ""]
     return out
 
 
@@ -701,6 +859,8 @@ def main():
     p.add_argument("--label", default="", help="a word naming the measurement in the doc (e.g. before, after)")
     p.add_argument("--floor-runs", type=int, default=1)
     p.add_argument("--jobs", type=int, default=4)
+    p.add_argument("--dcr-runs", type=int, default=20,
+                   help="anonymous DCR create+delete pairs timed against the first floor's Keycloak")
     p.add_argument("--only", default="", help="a selection instead of the whole catalogue (not for the doc)")
     p.add_argument("--keycloak-version", default="")
     p.add_argument("--boot-only", action="store_true", help="the earlier measurement: run --only REALM-02")
