@@ -39,8 +39,9 @@ impl McpSubject {
                 ),
                 (
                     Need::McpInstances,
-                    "Nextcloud-specific: further instances are configurations of \
-                     nextcloud-mcp-server, and the subject is a generic MCP server",
+                    "the harness starts further MCP server instances (other configurations, \
+                     or a stack of a check's own) only of nextcloud-mcp-server, and the \
+                     subject is a generic MCP server",
                 ),
                 (
                     Need::ResourceServerLog,
