@@ -106,9 +106,11 @@ async fn with_component_faults(session: &Session, message: String) -> String {
     }
 }
 
-/// Runs `checks` on `session`, `jobs` at a time, each within `timeout`. Each result goes
-/// into `results` as soon as it is there (so a run interrupted by dropping this future
-/// keeps what finished), with a progress line `<status> <label><trial name>`.
+/// Runs `checks` on `session`, `jobs` at a time, each within `timeout`, those that start
+/// processes of their own first ([`start_order`]). Each result goes into `results` as soon
+/// as it is there (so a run interrupted by dropping this future keeps what finished), with
+/// a progress line `<status> <label><trial name>`. The report puts them back in catalogue
+/// order.
 pub async fn run_checks(
     session: &Arc<Session>,
     checks: &[Check],
@@ -119,7 +121,7 @@ pub async fn run_checks(
     label: &str,
 ) {
     use futures::StreamExt;
-    futures::stream::iter(checks.iter().copied())
+    futures::stream::iter(start_order(checks))
         .for_each_concurrent(jobs.max(1), |check| async move {
             session
                 .progress
@@ -133,6 +135,15 @@ pub async fn run_checks(
             results.lock().unwrap_or_else(|e| e.into_inner()).push(r);
         })
         .await;
+}
+
+/// The checks that start MCP server instances or a stack of their own (a Keycloak boot in
+/// MCP-33's case) first, each in catalogue order: what they wait for then overlaps with
+/// the checks that only send requests, instead of running alone at the end.
+fn start_order(checks: &[Check]) -> Vec<Check> {
+    let mut ordered = checks.to_vec();
+    ordered.sort_by_key(|c| !c.needs.contains(&Need::McpInstances));
+    ordered
 }
 
 /// A check whose need this stack cannot meet: a skip, but a failure under `CI=true`
@@ -292,6 +303,24 @@ pub fn load_expectations(
 mod tests {
     use super::*;
     use crate::checks::catalogue;
+
+    #[test]
+    fn checks_starting_processes_of_their_own_start_first_in_catalogue_order() {
+        let all = catalogue();
+        let order: Vec<&str> = start_order(&all).iter().map(|c| c.id).collect();
+        let own = all
+            .iter()
+            .filter(|c| c.needs.contains(&Need::McpInstances))
+            .count();
+        assert!(own > 0);
+        assert!(order[..own].contains(&"MCP-33") && order[..own].contains(&"STORAGE-02"));
+        assert_eq!(order[own], all[0].id, "then the rest, from the first");
+        let mut sorted = order.clone();
+        sorted.sort();
+        let mut ids: Vec<&str> = all.iter().map(|c| c.id).collect();
+        ids.sort();
+        assert_eq!(sorted, ids, "every check, once");
+    }
 
     fn result(id: &str, status: Status, blocked_by: Option<&str>) -> CheckReport {
         let check = catalogue().into_iter().find(|c| c.id == id).unwrap();
