@@ -448,12 +448,13 @@ fn the_run_dir_on_a_full_filesystem() {
             "1",
         ],
         &[("TMPDIR", &tmp)],
-        "PKCE-01",
+        "STORAGE-03",
     );
     assert!(run_dir.starts_with(fs.path()), "{}", run_dir.display());
-    // Filled only now: the Keycloak home is copied into the run dir at boot. PKCE checks
-    // alone pass on a full run dir (Chromium copes); the MCP server instances the STORAGE
-    // checks start cannot.
+    // Filled only now: the Keycloak home is copied into the run dir at boot, and the
+    // STORAGE checks' MCP server instance (which starts first) writes its database there.
+    // With `--jobs 1`, STORAGE-05 then provisions the user into that database on a full
+    // filesystem and cannot; PKCE checks alone pass on a full run dir (Chromium copes).
     let filled = fs.fill();
     eprintln!("filled {} MiB", filled >> 20);
     let out = Outcome::of(&mut h, Duration::from_secs(240));
