@@ -158,7 +158,7 @@ impl ManagedContainer {
         super::engine::short_id(&self.id)
     }
 
-    /// Stops it (SIGTERM, SIGKILL after `grace`) and removes it.
+    /// Stops it (SIGTERM, SIGKILL after `grace`) and removes it, each step bounded.
     pub async fn stop(&mut self, grace: Duration) {
         let Some(container) = self.container.take() else {
             return;
@@ -172,19 +172,47 @@ impl ManagedContainer {
         if !matches!(stopped, Ok(Ok(()))) {
             tracing::debug!(id = self.id, "stop did not complete: {stopped:?}");
         }
+        forget_handle(container);
         // AutoRemove usually got there first; a container already gone counts as removed.
-        let _ = tokio::time::timeout(Duration::from_secs(20), container.rm()).await;
-        if let Err(e) = self.engine.remove(&self.id).await {
-            tracing::warn!("{e:#}");
+        match tokio::time::timeout(REMOVE_TIMEOUT, self.engine.remove(&self.id)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("{e:#}"),
+            Err(_) => tracing::warn!(
+                "the engine did not remove the container {} within {}s; teardown looks for it again",
+                self.short_id(),
+                REMOVE_TIMEOUT.as_secs()
+            ),
         }
     }
 }
 
+/// How long the removal of one stopped container may take.
+const REMOVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Lets testcontainers' handle go without its drop, which removes the container by
+/// blocking the current thread on the engine with no timeout. Every check future is polled
+/// on one thread, so an engine slow to remove a container (one `AutoRemove` is already
+/// removing) stalled the whole run, check timeouts included. Removal is ours instead,
+/// bounded; the handle's own memory is all that is not freed.
+fn forget_handle(container: ContainerAsync<GenericImage>) {
+    std::mem::forget(container);
+}
+
 impl Drop for ManagedContainer {
-    /// The safety net: a container whose handle goes is removed (testcontainers' drop does
-    /// it while a runtime lives; the watchdog otherwise).
+    /// The safety net for a container whose handle goes without [`stop`](Self::stop): it is
+    /// removed in the background while a runtime lives; teardown's sweep by label and the
+    /// watchdog otherwise.
     fn drop(&mut self) {
-        drop(self.container.take());
+        let Some(container) = self.container.take() else {
+            return;
+        };
+        forget_handle(container);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (engine, id) = (self.engine.clone(), self.id.clone());
+            runtime.spawn(async move {
+                let _ = tokio::time::timeout(REMOVE_TIMEOUT, engine.remove(&id)).await;
+            });
+        }
     }
 }
 
