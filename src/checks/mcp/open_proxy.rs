@@ -28,6 +28,13 @@ async fn start_open_instance(ctx: &CheckCtx) -> anyhow::Result<String> {
     Ok(instance.base_url)
 }
 
+/// The browser profile this check logs alice in with. In the shared one, the login could
+/// land on an SSO session another check's first login just created with `offline_access`,
+/// which Keycloak (26.1 and later) removes when that login's code is redeemed: the proxy's
+/// code then fails with `invalid_grant` "Code not valid" (seen in about one run in three of
+/// the MCP area, where this check starts first), which says nothing about the proxy.
+const OWN_PROFILE: &str = "alice-MCP-21";
+
 pub(super) async fn unregistered_client(ctx: &CheckCtx) -> CheckResult {
     let base = start_open_instance(ctx).await?;
     let client_id = format!("never-registered-{}", random_value().to_lowercase());
@@ -58,8 +65,9 @@ pub(super) async fn unregistered_client(ctx: &CheckCtx) -> CheckResult {
         resp.status,
         resp.header("location").unwrap_or_default()
     ));
-    ctx.step("follow it in alice's browser: where does the code go?");
-    let flow = ctx.user_flow(flows::USER, Duration::from_secs(45))?;
+    ctx.step("follow it in alice's browser (a profile of its own): where does the code go?");
+    let mut flow = ctx.user_flow(flows::USER, Duration::from_secs(45))?;
+    flow.profile = OWN_PROFILE;
     let delivered = match flow.run(&url, &state).await? {
         FlowEnd::Callback(c) if c.code.is_some() => {
             format!("a code was delivered to {} (path {})", redirect_uri, c.path)
