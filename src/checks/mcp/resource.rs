@@ -189,12 +189,20 @@ pub(super) async fn resource_indicators(ctx: &CheckCtx) -> CheckResult {
     let dir = ctx.session.report_dir.join(STACK_DIR);
     // A progress of its own: its phases are not the session's (a spinner only once).
     let progress = std::sync::Arc::new(crate::progress::Progress::with_spinner(false));
+    let (boot_slot, waited) = crate::stack::Stack::own_stack_boot_slot().await;
+    if waited.as_secs() > 0 {
+        ctx.note(format!(
+            "waited {}s for another cell's own stack to boot (one boots at a time)",
+            waited.as_secs()
+        ));
+    }
     let own = Session::start(&opts, progress, &dir).await.map_err(|e| {
         anyhow::anyhow!(
             "the stack with resource-indicators did not come up: {}",
             e.message
         )
     })?;
+    drop(boot_slot);
     ctx.note(format!(
         "Keycloak {} at {} ({}); features {:?}",
         own.stack.keycloak.version,
