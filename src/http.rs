@@ -140,13 +140,21 @@ pub fn route() -> Option<&'static str> {
     ROUTE.get().map(String::as_str)
 }
 
+/// How long an idle pooled connection may be reused: under uvicorn's keep-alive of 5 s
+/// (the MCP servers'), so the harness never sends on a connection the server is closing.
+/// MCP-14 waits for its token to expire between two requests, and once got "Connection
+/// reset by peer" on the second.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A client builder as the harness uses them: no redirects followed (a check reads
-/// them), a connect timeout, and no proxy from the environment (every component is on
-/// loopback) unless [`route_through`] set one.
+/// them), a connect timeout, idle connections dropped before a server drops them, and no
+/// proxy from the environment (every component is on loopback) unless [`route_through`]
+/// set one.
 pub fn client_builder() -> reqwest::ClientBuilder {
     let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .no_proxy();
     match route().map(reqwest::Proxy::all) {
         Some(Ok(proxy)) => builder.proxy(proxy),
