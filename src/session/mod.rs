@@ -8,6 +8,7 @@ mod alignment;
 mod clients;
 mod joined;
 mod memo;
+mod own_stack;
 mod realm;
 mod teardown;
 mod tokens;
@@ -20,6 +21,7 @@ pub use clients::{
 };
 pub use joined::Joining;
 pub use memo::Memo;
+pub use own_stack::{Arrival, OwnSession, Released};
 pub use realm::{DeployedRealm, NotApplicable, RealmSource};
 pub use teardown::TeardownReport;
 pub use tokens::{Authorized, UserTokens};

@@ -41,6 +41,18 @@ impl TeardownReport {
             && self.realms_left == 0
             && self.clients_deleted_by_admin_fallback == 0
     }
+
+    /// Adds the counts and notes of another teardown (a stack's, after a session on it).
+    pub fn add(&mut self, other: TeardownReport) {
+        self.processes_left += other.processes_left;
+        self.containers_left += other.containers_left;
+        self.clients_deleted += other.clients_deleted;
+        self.clients_deleted_by_admin_fallback += other.clients_deleted_by_admin_fallback;
+        self.clients_left += other.clients_left;
+        self.dirs_left += other.dirs_left;
+        self.realms_left += other.realms_left;
+        self.notes.extend(other.notes);
+    }
 }
 
 pub(super) async fn run(session: &Session, copy_logs_to: Option<&Path>) -> TeardownReport {

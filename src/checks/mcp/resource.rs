@@ -8,9 +8,11 @@
 //!
 //! The feature applies realm-wide and is not in the session's build: with it on, Keycloak
 //! also judges the `resource` the MCP server's own flows send (its URL, which no client
-//! stands for) and refuses their token requests with `invalid_target`. So the check boots
-//! a stack of its own (Keycloak built with the feature, the baseline realm, the same MCP
-//! server release, the stand-in and a browser) and tears it down afterwards.
+//! stands for) and refuses their token requests with `invalid_target`. So the check runs
+//! on a stack of its own (Keycloak built with the feature, the session's realm, the same
+//! MCP server release, the stand-in and a browser). The same check on another realm or
+//! release of this run (the live diff, `matrix`) deploys its realm on that stack instead
+//! of booting another ([`OwnSession`]); the last one to finish tears it down.
 //!
 //! Keycloak accepts a `resource` that is the `resource_url` attribute of a client already
 //! in the token's `aud` (the token's `aud` becomes that URL), or `urn:client:<clientId>`
@@ -32,7 +34,7 @@ use crate::oauth::jwt;
 use crate::oauth::pkce::Pkce;
 use crate::oauth::token::{self, Refusal, TokenOutcome};
 use crate::secret::Secret;
-use crate::session::{Session, SessionOptions};
+use crate::session::{Arrival, OwnSession, Released, SessionOptions};
 use crate::stack::Need;
 
 /// Keycloak's refusal of a resource no client of the token's audience stands for.
@@ -175,7 +177,7 @@ pub(super) async fn resource_indicators(ctx: &CheckCtx) -> CheckResult {
         vec![Need::McpServer, Need::ResourceServer, Need::Browser],
     );
     ctx.step(format!(
-        "boot a stack of its own: Keycloak {version} with {}, the baseline realm, nextcloud-mcp-server {mcp_version}",
+        "a stack of its own (booted, or joined when another check of this run has it up): Keycloak {version} with {}, this session's realm, nextcloud-mcp-server {mcp_version}",
         stack.keycloak.build.args().join(" ")
     ));
     let opts = SessionOptions {
@@ -189,31 +191,32 @@ pub(super) async fn resource_indicators(ctx: &CheckCtx) -> CheckResult {
     let dir = ctx.session.report_dir.join(STACK_DIR);
     // A progress of its own: its phases are not the session's (a spinner only once).
     let progress = std::sync::Arc::new(crate::progress::Progress::with_spinner(false));
-    let (boot_slot, waited) = crate::stack::Stack::own_stack_boot_slot().await;
-    if waited.as_secs() > 0 {
-        ctx.note(format!(
-            "waited {}s for another cell's own stack to boot (one boots at a time)",
+    let own = OwnSession::start(&opts, progress, &dir)
+        .await
+        .map_err(|e| anyhow::anyhow!("the stack with resource-indicators did not come up: {e}"))?;
+    match &own.arrival {
+        Arrival::Booted { waited } if waited.as_secs() > 0 => ctx.note(format!(
+            "waited {}s for another own stack to boot (one boots at a time)",
             waited.as_secs()
-        ));
+        )),
+        Arrival::Booted { .. } => {}
+        Arrival::Joined => ctx.note(
+            "deployed its realm on the stack with resource-indicators another check of this run booted (one Keycloak for both)",
+        ),
     }
-    let own = Session::start(&opts, progress, &dir).await.map_err(|e| {
-        anyhow::anyhow!(
-            "the stack with resource-indicators did not come up: {}",
-            e.message
-        )
-    })?;
-    drop(boot_slot);
+    let session = own.session.clone();
+    let arrival = own.arrival.clone();
     ctx.note(format!(
         "Keycloak {} at {} ({}); features {:?}",
-        own.stack.keycloak.version,
-        own.stack.keycloak.base_url,
-        own.stack.keycloak_argv.join(" "),
-        own.keycloak_features
+        session.stack.keycloak.version,
+        session.stack.keycloak.base_url,
+        session.stack.keycloak_argv.join(" "),
+        session.keycloak_features
     ));
-    let inner = CheckCtx::new(own.clone(), ctx.check);
+    let inner = CheckCtx::new(session.clone(), ctx.check);
     let outcome = async {
         ensure!(
-            own.keycloak_features.iter().any(|f| f == "RESOURCE_INDICATORS"),
+            session.keycloak_features.iter().any(|f| f == "RESOURCE_INDICATORS"),
             "Keycloak built with resource-indicators does not list RESOURCE_INDICATORS among its enabled features"
         );
         on_own_stack(&inner).await
@@ -229,10 +232,12 @@ pub(super) async fn resource_indicators(ctx: &CheckCtx) -> CheckResult {
         }
     }
     drop(inner);
-    ctx.step("tear the stack of its own down");
-    let report = own.teardown(Some(&dir.join("logs"))).await;
+    let phases = session.progress.phases();
+    drop(session);
+    ctx.step("end its session on the stack of its own");
+    let (report, released) = own.release(&dir.join("logs")).await;
     ctx.note(format!("teardown: {report:?}"));
-    ctx.note(format!("phases (s): {:?}", own.progress.phases()));
+    ctx.note(format!("phases (s): {phases:?}"));
     let verdict = outcome?;
     ensure!(
         report.processes_left == 0 && report.clients_left == 0 && report.dirs_left == 0,
@@ -241,8 +246,17 @@ pub(super) async fn resource_indicators(ctx: &CheckCtx) -> CheckResult {
         report.clients_left,
         report.dirs_left
     );
+    let ended = match (released, arrival) {
+        (Released::StackStopped, _) => "torn down: 0 processes, 0 clients left".to_owned(),
+        (Released::StackInUse(n), Arrival::Joined) => format!(
+            "its realm's session torn down (0 processes, 0 clients left); the stack stays up for {n} other check(s), the last of which tears it down"
+        ),
+        (Released::StackInUse(n), Arrival::Booted { .. }) => format!(
+            "the stack stays up for {n} other check(s) on it, the last of which tears it down with this realm"
+        ),
+    };
     pass(format!(
-        "{verdict}; on a stack of its own (Keycloak with resource-indicators), torn down: 0 processes, 0 clients left"
+        "{verdict}; on a stack of its own (Keycloak with resource-indicators), {ended}"
     ))
 }
 
