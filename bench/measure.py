@@ -499,8 +499,13 @@ def floor_once(cat, dcr_runs=0):
                              re.sub(r"^--http-management-port=\d+$", f"--http-management-port={mgmt}", a))
                       for a in start_args]
         password = secrets.token_urlsafe(18)
+        # The JVM's temp dir (Vert.x's vertx-cache, Quarkus' uploads) in the work dir, as
+        # the harness does for its own Keycloak: /tmp keeps nothing of the floor's boot.
+        java_tmp = os.path.join(work, "tmp")
+        os.makedirs(java_tmp)
+        java_opts = f"{os.environ.get('JAVA_OPTS_APPEND', '')} -Djava.io.tmpdir={java_tmp}".strip()
         env = dict(os.environ, JAVA_HOME=java_home, KC_BOOTSTRAP_ADMIN_USERNAME="harness-admin",
-                   KC_BOOTSTRAP_ADMIN_PASSWORD=password)
+                   KC_BOOTSTRAP_ADMIN_PASSWORD=password, JAVA_OPTS_APPEND=java_opts)
         base = f"http://127.0.0.1:{port}"
         log = open(os.path.join(work, "keycloak.log"), "w")
         started = time.monotonic()
