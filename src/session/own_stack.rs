@@ -10,14 +10,14 @@
 //! tears the stack down. A check whose realm name is already deployed there boots one of
 //! its own, as before.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Session, SessionOptions, TeardownReport};
 use crate::progress::Progress;
-use crate::stack::{Stack, StackConfig};
+use crate::stack::StackConfig;
 
 /// A stack of its own, shared: its host session (the realm of the check that booted it)
 /// once up, and the realms of the checks using it.
@@ -28,7 +28,24 @@ struct Shared {
 }
 
 /// Shared stacks of this process by Keycloak configuration.
-static SHARED: Mutex<Option<HashMap<String, Arc<Shared>>>> = Mutex::new(None);
+static SHARED: Mutex<BTreeMap<String, Arc<Shared>>> = Mutex::new(BTreeMap::new());
+
+/// One own stack boots at a time in a process: stacks that cannot be shared (a `matrix`
+/// over several Keycloak versions runs MCP-33 on each at once) would otherwise boot
+/// together, and four Keycloak boots at a time on two cores each took over the 180 s boot
+/// timeout, which failed the checks for the harness's own load.
+static BOOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+/// Waits until no other own stack of this process is booting; the boot holds the permit.
+/// Returns it with how long the wait took.
+async fn boot_slot() -> (tokio::sync::SemaphorePermit<'static>, Duration) {
+    let asked = Instant::now();
+    let permit = BOOTS
+        .acquire()
+        .await
+        .expect("the own-stack semaphore is never closed");
+    (permit, asked.elapsed())
+}
 
 /// What makes two own stacks interchangeable: everything but the subjects, which each
 /// session starts for itself.
@@ -82,7 +99,7 @@ impl OwnSession {
             .shared
             .host
             .get_or_init(|| async {
-                let (slot, w) = Stack::own_stack_boot_slot().await;
+                let (slot, w) = boot_slot().await;
                 waited = w;
                 let up = Session::start(opts, progress, report_dir).await;
                 drop(slot);
@@ -125,8 +142,7 @@ impl Lease {
     /// Registers `realm` as a user of the shared stack for `key`, creating the entry
     /// when none is up (or when that realm is deployed there already: a stack apart).
     fn enter(key: String, realm: &str) -> Lease {
-        let mut all = SHARED.lock().expect("own stacks lock");
-        let map = all.get_or_insert_with(HashMap::new);
+        let mut map = SHARED.lock().expect("own stacks lock");
         let entry = map.entry(key.clone()).or_default().clone();
         let shared = {
             let mut users = entry.users.lock().expect("own stack users lock");
@@ -173,12 +189,11 @@ impl Lease {
 
     /// Removes this user; the entry goes with its last user. Returns how many remain.
     fn unregister(&self) -> usize {
-        let mut all = SHARED.lock().expect("own stacks lock");
+        let mut map = SHARED.lock().expect("own stacks lock");
         let mut users = self.shared.users.lock().expect("own stack users lock");
         users.retain(|u| *u != self.realm);
         let remaining = users.len();
         if remaining == 0
-            && let Some(map) = all.as_mut()
             && map
                 .get(&self.key)
                 .is_some_and(|e| Arc::ptr_eq(e, &self.shared))
@@ -221,7 +236,7 @@ mod tests {
     use super::*;
 
     fn entry(key: &str) -> Option<Arc<Shared>> {
-        SHARED.lock().unwrap().as_ref()?.get(key).cloned()
+        SHARED.lock().unwrap().get(key).cloned()
     }
 
     #[test]

@@ -2,8 +2,6 @@
 //! feature applying realm-wide (so not in the session's build), which it boots next to the
 //! session's stack with a session of its own, and tears down.
 
-use std::time::Duration;
-
 use super::{Need, Stack, StackConfig};
 
 impl Stack {
@@ -22,23 +20,5 @@ impl Stack {
             .retain(|x| !features.contains(&x.as_str()));
         cfg.needs = needs;
         cfg
-    }
-}
-
-/// One own stack boots at a time in a process. A matrix runs a check that boots one in
-/// every cell at once; four Keycloak boots at a time on two cores each took over the 180 s
-/// boot timeout, which failed three of the four checks for the harness's own load.
-static OWN_STACK_BOOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
-
-impl Stack {
-    /// Waits until no other own stack of this process is booting; the boot holds the
-    /// permit. Returns it with how long the wait took.
-    pub async fn own_stack_boot_slot() -> (tokio::sync::SemaphorePermit<'static>, Duration) {
-        let asked = std::time::Instant::now();
-        let permit = OWN_STACK_BOOTS
-            .acquire()
-            .await
-            .expect("the own-stack semaphore is never closed");
-        (permit, asked.elapsed())
     }
 }

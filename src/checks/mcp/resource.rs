@@ -232,12 +232,10 @@ pub(super) async fn resource_indicators(ctx: &CheckCtx) -> CheckResult {
         }
     }
     drop(inner);
-    let phases = session.progress.phases();
-    drop(session);
     ctx.step("end its session on the stack of its own");
     let (report, released) = own.release(&dir.join("logs")).await;
     ctx.note(format!("teardown: {report:?}"));
-    ctx.note(format!("phases (s): {phases:?}"));
+    ctx.note(format!("phases (s): {:?}", session.progress.phases()));
     let verdict = outcome?;
     ensure!(
         report.processes_left == 0 && report.clients_left == 0 && report.dirs_left == 0,
