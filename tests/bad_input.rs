@@ -288,6 +288,10 @@ fn every_flag_with_a_wrong_value_exits_2_naming_it() {
             "/nonexistent/b.json",
         ),
         case(&["validate-realm", baseline, "--only", "NOPE"], "NOPE"),
+        case(
+            &["validate-realm", baseline, "--check-timeout", "0"],
+            "--check-timeout",
+        ),
         // matrix
         case(
             &["matrix", "--keycloak-versions", "26.4.7,../x"],

@@ -64,6 +64,9 @@ pub struct ValidateArgs {
     /// Live diff: how many checks run at once on each realm.
     #[arg(long, env = "MCP_AUTHZ_HARNESS_JOBS", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub jobs: usize,
+    /// Live diff: seconds one check may take, on either realm.
+    #[arg(long, env = "MCP_AUTHZ_HARNESS_CHECK_TIMEOUT", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub check_timeout: u64,
 }
 
 /// Output formats of the report.
@@ -171,7 +174,7 @@ async fn live_diff(
         checks,
         report_dir: args.report_dir.clone(),
         jobs: args.jobs,
-        check_timeout: crate::runner::DEFAULT_CHECK_TIMEOUT,
+        check_timeout: std::time::Duration::from_secs(args.check_timeout),
     };
     crate::validate::run(changed, baseline, &opts).await
 }

@@ -21,9 +21,6 @@ use crate::report::{CheckReport, Report, Status};
 use crate::session::{NotApplicable, Session, TeardownReport};
 use crate::stack::{Need, Unavailable};
 
-/// Default limit of one check's run time.
-pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(300);
-
 /// Runs one check: catches failures, panics and timeouts, applies expectations.
 pub async fn run_check(
     session: &Arc<Session>,
