@@ -16,9 +16,12 @@ import glob
 import json
 import os
 import platform
+import re
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,17 +31,114 @@ DOC = os.path.join(ROOT, "docs", "validate-a-config-change.md")
 BEGIN = "<!-- timing: rendered by bench/validate_realm.py; do not edit by hand -->"
 END = "<!-- end of timing -->"
 TIMEOUT_S = 900
+# Every process the harness starts carries this variable, set to its run's ID.
+MARKER = b"MCP_AUTHZ_HARNESS_RUN="
+SAMPLE_S = 0.5
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+CPU_COMPONENTS = ("harness", "keycloak", "chromium", "mcp-server", "other")
+
+
+class CpuSampler(threading.Thread):
+    """CPU seconds (user + system) of the harness process and of every process a run of it
+    started, by component. Polls /proc every SAMPLE_S and keeps each process's last
+    figure, so a process that lives less than SAMPLE_S may be missed. A process counts
+    when it carries the run marker with one of the run IDs the harness logged (other runs
+    on the machine carry other IDs), or when its parent counts: Chromium starts its
+    zygotes, renderers and GPU process without the harness's environment."""
+
+    def __init__(self, harness_pid):
+        super().__init__(daemon=True)
+        self.harness_pid = str(harness_pid)
+        self.seen = {}  # (pid, start time) -> [run id, component, ticks], or None
+        self.current = {}  # pid -> its (pid, start time) in seen
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            self.sample()
+            self.done.wait(SAMPLE_S)
+        self.sample()
+
+    def sample(self):
+        # Oldest first, so that a parent is known before its children.
+        procs = []
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    with open(f"/proc/{pid}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                procs.append((int(fields[19]), pid, fields[1], int(fields[11]) + int(fields[12])))
+        for start, pid, ppid, ticks in sorted(procs):
+            key = (pid, start)
+            if key not in self.seen:
+                owner = self.owner(pid, ppid)
+                self.seen[key] = None if owner is None else list(owner) + [0]
+                self.current[pid] = key
+            if self.seen[key] is not None:
+                self.seen[key][2] = max(self.seen[key][2], ticks)
+
+    def owner(self, pid, ppid):
+        """(run ID, component) of a process of the harness's, else None."""
+        if pid == self.harness_pid:
+            return ("", "harness")
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return None
+        run = next((v[len(MARKER):].decode() for v in env if v.startswith(MARKER)), None)
+        if run is None:
+            parent = self.seen.get(self.current.get(ppid))
+            if parent is None or parent[1] == "harness":
+                return None
+            run = parent[0]
+        return (run, component_of(cmd))
+
+    def totals(self, run_ids):
+        out = dict.fromkeys(CPU_COMPONENTS, 0.0)
+        for entry in self.seen.values():
+            if entry and (entry[1] == "harness" or entry[0] in run_ids):
+                out[entry[1]] += entry[2] * TICK_S
+        return {k: round(v, 1) for k, v in out.items()}
+
+
+def component_of(cmd):
+    if cmd.split(" ", 1)[0].endswith("java"):
+        return "keycloak"  # the only JVM the harness starts
+    if "chrom" in cmd:
+        return "chromium"
+    if "nextcloud-mcp-server" in cmd or "nextcloud_mcp_server" in cmd:
+        return "mcp-server"
+    return "other"
 
 
 def timed(argv, label):
-    """Runs argv (output to a log file); returns (wall seconds, exit status, log path)."""
+    """Runs argv (output to a log file); returns (wall seconds, exit status, log path, CPU
+    seconds by component)."""
     log = tempfile.NamedTemporaryFile(prefix=f"bench-{label}-", suffix=".log", delete=False)
     started = time.monotonic()
+    child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    sampler = CpuSampler(child.pid)
+    sampler.start()
     try:
-        status = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, timeout=TIMEOUT_S).returncode
-    except subprocess.TimeoutExpired:
-        sys.exit(f"{label}: no exit after {TIMEOUT_S}s: {' '.join(argv)} (log {log.name})")
-    return round(time.monotonic() - started, 1), status, log.name
+        status = child.wait(timeout=TIMEOUT_S)
+    except BaseException as e:
+        # Ctrl-C or the deadline: the harness tears down on SIGINT as it does for a user.
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=120)
+        if isinstance(e, subprocess.TimeoutExpired):
+            sys.exit(f"{label}: no exit after {TIMEOUT_S}s: {' '.join(argv)} (log {log.name})")
+        raise
+    wall = round(time.monotonic() - started, 1)
+    sampler.done.set()
+    sampler.join()
+    with open(log.name, errors="replace") as f:
+        run_ids = set(re.findall(r"\brun (\S+) in /", f.read()))
+    return wall, status, log.name, sampler.totals(run_ids)
 
 
 def phases(report_json):
@@ -50,10 +150,10 @@ def phases(report_json):
 def one_pair(realm, index):
     with tempfile.TemporaryDirectory(prefix="bench-vr-") as tmp:
         run_dir, diff_dir = os.path.join(tmp, "run"), os.path.join(tmp, "diff")
-        run_s, run_status, run_log = timed([BIN, "run", "--report-dir", run_dir], f"run-{index}")
+        run_s, run_status, run_log, run_cpu = timed([BIN, "run", "--report-dir", run_dir], f"run-{index}")
         if run_status != 0:
             sys.exit(f"the plain run exited {run_status}; see {run_log}")
-        diff_s, diff_status, diff_log = timed(
+        diff_s, diff_status, diff_log, diff_cpu = timed(
             [BIN, "validate-realm", realm, "--report-dir", diff_dir, "--format", "json"],
             f"diff-{index}",
         )
@@ -61,12 +161,12 @@ def one_pair(realm, index):
             sys.exit(f"validate-realm exited {diff_status}; see {diff_log}")
         run_phases, run_summary, components = phases(os.path.join(run_dir, "report.json"))
         diff_phases, _, _ = phases(os.path.join(diff_dir, "baseline", "report.json"))
-        print(f"pair {index}: run {run_s}s, live diff {diff_s}s, ratio {diff_s / run_s:.2f}")
+        print(f"pair {index}: run {run_s}s, live diff {diff_s}s, ratio {diff_s / run_s:.2f}; CPU s run {run_cpu}, live diff {diff_cpu}")
         for log in (run_log, diff_log):
             os.remove(log)
         return {
-            "run": {"wall_s": run_s, "phases": run_phases, "summary": run_summary},
-            "live_diff": {"wall_s": diff_s, "exit": diff_status, "phases": diff_phases},
+            "run": {"wall_s": run_s, "phases": run_phases, "summary": run_summary, "cpu_s": run_cpu},
+            "live_diff": {"wall_s": diff_s, "exit": diff_status, "phases": diff_phases, "cpu_s": diff_cpu},
             "ratio": round(diff_s / run_s, 2),
             "components": components,
         }
@@ -114,8 +214,25 @@ def render_section():
                 f" {dp.get('boot.keycloak')} / {dp.get('checks')} / {dp.get('teardown')} |"
             )
         lines.append("")
+        lines += cpu_table(r["pairs"])
     lines.append(END)
     return "\n".join(lines)
+
+
+def cpu_table(pairs):
+    """CPU seconds by component, where the raw figures have them (since 2026-12-07)."""
+    if not all("cpu_s" in p["run"] for p in pairs):
+        return []
+    head = " / ".join(CPU_COMPONENTS)
+    lines = [f"CPU seconds summed over the harness and every process it started ({head}, then the total):", "",
+             "| pair | plain `run` | live diff | live diff − run |", "|---|---|---|---|"]
+    for i, p in enumerate(pairs, 1):
+        run, diff = p["run"]["cpu_s"], p["live_diff"]["cpu_s"]
+        cells = [" / ".join(f"{c[k]:.0f}" for k in CPU_COMPONENTS) + f", {sum(c.values()):.0f}" for c in (run, diff)]
+        extra = {k: diff[k] - run[k] for k in CPU_COMPONENTS}
+        cells.append(" / ".join(f"{extra[k]:+.0f}" for k in CPU_COMPONENTS) + f", {sum(extra.values()):+.0f}")
+        lines.append(f"| {i} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def render():
