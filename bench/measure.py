@@ -60,6 +60,7 @@ RESULTS = os.path.join(ROOT, "bench", "results")
 DOC = os.path.join(ROOT, "docs", "performance.md")
 REALM_FILE = os.path.join(ROOT, "keycloak", "realm-export.json")
 MARKER = "MCP_AUTHZ_HARNESS_RUN="
+HARNESS_JVM_OPTS = "-XX:TieredStopAtLevel=1"
 POLL_S = 0.05
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -503,7 +504,10 @@ def floor_once(cat, dcr_runs=0):
         # the harness does for its own Keycloak: /tmp keeps nothing of the floor's boot.
         java_tmp = os.path.join(work, "tmp")
         os.makedirs(java_tmp)
-        java_opts = f"{os.environ.get('JAVA_OPTS_APPEND', '')} -Djava.io.tmpdir={java_tmp}".strip()
+        # The JVM options the harness gives every Keycloak (KEYCLOAK_JVM_OPTS in
+        # src/stack/mod.rs; a unit test in src/stack/native/keycloak.rs keeps the two equal), then the user's.
+        java_opts = f"{HARNESS_JVM_OPTS} {os.environ.get('JAVA_OPTS_APPEND', '')} -Djava.io.tmpdir={java_tmp}"
+        java_opts = " ".join(java_opts.split())
         env = dict(os.environ, JAVA_HOME=java_home, KC_BOOTSTRAP_ADMIN_USERNAME="harness-admin",
                    KC_BOOTSTRAP_ADMIN_PASSWORD=password, JAVA_OPTS_APPEND=java_opts)
         base = f"http://127.0.0.1:{port}"

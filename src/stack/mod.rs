@@ -464,6 +464,15 @@ impl Stack {
 /// The name the native backend gives Keycloak's process.
 pub(crate) const KEYCLOAK_PROCESS: &str = "keycloak";
 
+/// JVM options for every Keycloak the harness builds or boots, before the user's
+/// `JAVA_OPTS_APPEND` (a later option wins, so `-XX:TieredStopAtLevel=4` there undoes it).
+/// C1 only, as Quarkus's dev mode does: a Keycloak that lives for one run spends much of
+/// its CPU on C2 compiling. Measured on 2 cores, full catalogue, two runs each: Keycloak
+/// 53 and 66 CPU seconds against 87 and 90 with C2, the whole run 115 and 145 against 160
+/// and 167; its realm import is 2 to 3 s slower. `bench/measure.py` boots its floor with
+/// the same (a unit test in `native/keycloak.rs` keeps them equal).
+pub(crate) const KEYCLOAK_JVM_OPTS: &str = "-XX:TieredStopAtLevel=1";
+
 /// A process's name as a user knows the component.
 fn component_name(process: &str) -> String {
     match process {

@@ -80,6 +80,10 @@ pub async fn start(
             // In a container kc.sh sizes the heap at 50-70% of the host's RAM; the native
             // backend's default instead, so both backends run the same Keycloak.
             ("JAVA_OPTS_KC_HEAP".into(), "-Xms64m -Xmx512m".into()),
+            (
+                "JAVA_OPTS_APPEND".into(),
+                crate::stack::KEYCLOAK_JVM_OPTS.into(),
+            ),
         ],
         ..Default::default()
     };

@@ -221,7 +221,8 @@ async fn prepare_build(
         .arg("build")
         .args(opts.args())
         .current_dir(&home)
-        .env("JAVA_HOME", &java.home);
+        .env("JAVA_HOME", &java.home)
+        .env("JAVA_OPTS_APPEND", java_opts_append(&run.subdir("tmp")?));
     let log = run.path("keycloak-build.log");
     let mut process = ManagedProcess::spawn("keycloak-build", &run.id, cmd, &log)?;
     let started = Instant::now();
@@ -308,18 +309,53 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The JVM's temp dir (Vert.x's `vertx-cache`, among others) in the run dir, which
-/// teardown removes, after what the user's `JAVA_OPTS_APPEND` already says.
+/// The harness's JVM options, then what the user's `JAVA_OPTS_APPEND` says, then the
+/// JVM's temp dir (Vert.x's `vertx-cache`, among others) in the run dir, which teardown
+/// removes.
 fn java_opts_append(tmp: &std::path::Path) -> String {
     let user = std::env::var("JAVA_OPTS_APPEND").unwrap_or_default();
-    format!("{user} -Djava.io.tmpdir={}", tmp.display())
-        .trim_start()
-        .to_owned()
+    join_java_opts(&user, tmp)
+}
+
+fn join_java_opts(user: &str, tmp: &std::path::Path) -> String {
+    let opts = [
+        crate::stack::KEYCLOAK_JVM_OPTS,
+        user.trim(),
+        &format!("-Djava.io.tmpdir={}", tmp.display()),
+    ];
+    opts.iter()
+        .filter(|o| !o.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_users_java_options_come_after_the_harnesss() {
+        let tmp = std::path::Path::new("/run/x/tmp");
+        assert_eq!(
+            join_java_opts(" -XX:TieredStopAtLevel=4 -Xmx1g ", tmp),
+            "-XX:TieredStopAtLevel=1 -XX:TieredStopAtLevel=4 -Xmx1g -Djava.io.tmpdir=/run/x/tmp"
+        );
+        assert_eq!(
+            join_java_opts("", tmp),
+            "-XX:TieredStopAtLevel=1 -Djava.io.tmpdir=/run/x/tmp"
+        );
+    }
+
+    #[test]
+    fn the_floor_of_the_benchmark_boots_with_the_same_jvm_options() {
+        let bench = include_str!("../../../bench/measure.py");
+        let expected = format!("HARNESS_JVM_OPTS = \"{}\"", crate::stack::KEYCLOAK_JVM_OPTS);
+        assert!(
+            bench.contains(&expected),
+            "bench/measure.py lacks {expected}"
+        );
+    }
 
     #[test]
     fn the_session_build_has_cimd_from_26_6_on() {
