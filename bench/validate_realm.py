@@ -129,7 +129,13 @@ def timed(argv, label):
     except BaseException as e:
         # Ctrl-C or the deadline: the harness tears down on SIGINT as it does for a user.
         child.send_signal(signal.SIGINT)
-        child.wait(timeout=120)
+        try:
+            child.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            # Its watchdog stops what it started once the harness itself is gone.
+            child.kill()
+            child.wait()
+        sampler.done.set()
         if isinstance(e, subprocess.TimeoutExpired):
             sys.exit(f"{label}: no exit after {TIMEOUT_S}s: {' '.join(argv)} (log {log.name})")
         raise
