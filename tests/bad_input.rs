@@ -433,7 +433,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// nothing behind.
 #[test]
 fn an_mcp_server_release_pypi_lacks_fails_mcp_01() {
-    let _serial = common::serial();
+    let _slot = common::boot_slot();
     let mut h = common::Harness::spawn(
         &["run", "--only", "MCP-01", "--mcp-server-version", "0.0.1"],
         &[],

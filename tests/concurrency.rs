@@ -6,12 +6,12 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Harness, serial, sweep};
+use common::{BIN, Harness, boot_slot, sweep};
 
 /// Both runs use the default report dir (`target/conformance` under their shared cwd).
 #[test]
 fn a_second_run_on_the_same_report_dir_refuses_at_once() {
-    let _serial = serial();
+    let _slot = boot_slot();
     let cwd = tempfile::tempdir().unwrap();
     let default_reports = cwd.path().join("target/conformance");
     let harness_in_cwd = |only: &str| {
@@ -66,7 +66,7 @@ fn a_second_run_on_the_same_report_dir_refuses_at_once() {
 /// none of them and says why; the run ends green and deletes them itself.
 #[test]
 fn sweep_during_a_run_deletes_nothing_of_it() {
-    let _serial = serial();
+    let _slot = boot_slot();
     let mut up = Harness::spawn(&["up"], &[]);
     let (stack_path, stack) = up.stack_json(Duration::from_secs(240));
     let kc = stack["keycloak"]["url"].as_str().unwrap().to_owned();
@@ -137,7 +137,7 @@ fn sweep_during_a_run_deletes_nothing_of_it() {
 /// prepared build, venv): both green, each report only its own checks and run id.
 #[test]
 fn two_runs_at_once_are_both_green_and_independent() {
-    let _serial = serial();
+    let _slot = boot_slot();
     let started = Instant::now();
     let mut a = Harness::spawn(&["run", "--only", "REALM-01,REALM-02"], &[]);
     let mut b = Harness::spawn(&["run", "--only", "DCR-01,DCR-05"], &[]);

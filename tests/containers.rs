@@ -12,7 +12,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Harness, serial};
+use common::{BIN, Harness, boot_slot};
 use mcp_authz_harness::stack::containers::engine::{Engine, RUN_LABEL};
 use mcp_authz_harness::stack::process::processes_with_marker;
 
@@ -43,7 +43,7 @@ fn labelled(engine: &Engine, run_id: &str) -> Vec<String> {
 #[test]
 fn sigkill_of_a_containers_run_leaves_no_container() {
     let Some(engine) = engine() else { return };
-    let _serial = serial();
+    let _slot = boot_slot();
     let mut h = Harness::spawn(&["run", "--backend", "containers", "--only", "REALM"], &[]);
     let (run_id, run_dir) = h.run_started();
     h.wait_for_line("phase provision.keycloak", Duration::from_secs(600));
@@ -75,7 +75,7 @@ fn sigkill_of_a_containers_run_leaves_no_container() {
 #[test]
 fn the_matrix_runs_each_backend_with_its_own_keycloak_and_merges_them() {
     let Some(_engine) = engine() else { return };
-    let _serial = serial();
+    let _slot = boot_slot();
     let out = tempfile::tempdir().unwrap();
     let run = Command::new(BIN)
         .args(["matrix", "--backends", "native,containers"])

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::procfs::{self, Listener};
-use common::{Harness, serial};
+use common::{Harness, boot_slot};
 use mcp_authz_harness::stack::process::processes_with_marker;
 
 /// What was seen of one process over the samples.
@@ -97,7 +97,7 @@ fn assert_private_dir(dir: &Path) {
 
 #[test]
 fn a_running_stack_listens_on_loopback_keeps_its_dirs_private_and_no_secret_in_argv() {
-    let _serial = serial();
+    let _slot = boot_slot();
     let started = Instant::now();
     let mut up = Harness::spawn(&["up"], &[]);
     let (stack_path, stack) = up.stack_json(Duration::from_secs(240));

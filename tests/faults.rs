@@ -6,7 +6,8 @@
 //! connection or timeout), exits as the contract says, tears down completely (no process
 //! with the run marker, no run dir, no client left), and prints no secret of the run.
 //! A taken port is found before anything starts; the other faults need the stack up, so
-//! those tests boot Keycloak, take turns (a static lock) and select a few checks only.
+//! those tests boot Keycloak, two at most at a time (`common::boot_slot`), and select a
+//! few checks only.
 
 mod common;
 
@@ -14,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Harness, procfs, serial};
+use common::{Harness, boot_slot, procfs};
 use mcp_authz_harness::stack::process::processes_with_marker;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
@@ -199,7 +200,7 @@ fn assert_failures_say(out: &Outcome, min: usize, phrases: &[&str]) {
 
 #[test]
 fn keycloak_killed_mid_run() {
-    let _serial = serial();
+    let _slot = boot_slot();
     let started = Instant::now();
     let (mut h, run_id, run_dir, secrets) = start_run(
         &[
@@ -236,7 +237,7 @@ fn keycloak_killed_mid_run() {
 
 #[test]
 fn mcp_server_killed_mid_run() {
-    let _serial = serial();
+    let _slot = boot_slot();
     let started = Instant::now();
     let (mut h, run_id, run_dir, secrets) = start_run(
         &["run", "--only", "MCP-03,MCP-10,MCP-11", "--jobs", "1"],
@@ -263,7 +264,7 @@ fn mcp_server_killed_mid_run() {
 
 #[test]
 fn chromedriver_killed_mid_run() {
-    let _serial = serial();
+    let _slot = boot_slot();
     let started = Instant::now();
     let (mut h, run_id, run_dir, secrets) = start_run(
         &["run", "--only", "PKCE-01,PKCE-02,PKCE-03", "--jobs", "1"],
@@ -293,7 +294,7 @@ fn chromedriver_killed_mid_run() {
 
 #[test]
 fn keycloak_stalled_past_the_check_timeout() {
-    let _serial = serial();
+    let _slot = boot_slot();
     let started = Instant::now();
     let (mut h, run_id, run_dir, secrets) = start_run(
         &[
@@ -429,7 +430,7 @@ impl Drop for Tmpfs {
 
 #[test]
 fn the_run_dir_on_a_full_filesystem() {
-    let _serial = serial();
+    let _slot = boot_slot();
     let started = Instant::now();
     let fs = match Tmpfs::mount("256m") {
         Ok(fs) => fs,

@@ -1,15 +1,16 @@
 //! Nothing outlives a run: the panic, SIGINT and SIGKILL paths, against a real Keycloak.
 //!
-//! Each test boots Keycloak, so they run one at a time (a static lock) to keep boot times
-//! sane on a small machine. They measure what is left the way the contract says: processes
-//! by the run marker in /proc, the run directory on disk, and clients in Keycloak itself.
+//! Each test boots Keycloak, so at most two run at a time (`common::boot_slot`) to keep
+//! boot times sane on a small machine. They measure what is left the way the contract
+//! says: processes by the run marker in /proc, the run directory on disk, and clients in
+//! Keycloak itself.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Harness, serial, sweep};
+use common::{Harness, boot_slot, sweep};
 use mcp_authz_harness::checks::{Area, Check, CheckCtx, CheckResult, Subject};
 use mcp_authz_harness::config::StackArgs;
 use mcp_authz_harness::progress::Progress;
@@ -20,7 +21,7 @@ use serde_json::json;
 
 #[test]
 fn sigint_while_keycloak_boots_leaves_nothing() {
-    let _serial = serial();
+    let _slot = boot_slot();
     let mut h = Harness::spawn(&["run", "--only", "REALM"], &[]);
     let (run_id, run_dir) = h.run_started();
     h.wait_until(
@@ -45,7 +46,7 @@ fn sigint_while_keycloak_boots_leaves_nothing() {
 
 #[test]
 fn sigkill_of_the_harness_leaves_nothing() {
-    let _serial = serial();
+    let _slot = boot_slot();
     let mut h = Harness::spawn(&["run", "--only", "REALM"], &[]);
     let (run_id, run_dir) = h.run_started();
     h.wait_for_line("phase boot.keycloak", Duration::from_secs(240));
@@ -130,7 +131,7 @@ const WRONG_PASSWORD: Check = Check {
 
 #[test]
 fn failing_checks_keep_evidence_and_teardown_still_cleans_up() {
-    let _serial = serial();
+    let _slot = boot_slot();
     tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(failing_checks_scenario());
@@ -221,7 +222,7 @@ fn path_in(detail: &str, ext: &str) -> std::path::PathBuf {
 /// and removes.
 #[test]
 fn external_runs_against_up_match_native_and_clean_up() {
-    let _serial = serial();
+    let _slot = boot_slot();
     let mut up = Harness::spawn(&["up"], &[]);
     let (stack_path, stack) = up.stack_json(Duration::from_secs(240));
     let kc = stack["keycloak"]["url"].as_str().unwrap().to_owned();
@@ -314,7 +315,7 @@ fn external_runs_against_up_match_native_and_clean_up() {
 /// covers the kept dir) finds nothing, and the dir is there to read afterwards.
 #[test]
 fn a_kept_run_dir_holds_no_secret_in_clear() {
-    let _serial = serial();
+    let _slot = boot_slot();
     let mut h = Harness::spawn(
         &["run", "--only", "PKCE-01,RS-01,STORAGE-05", "--keep"],
         &[],

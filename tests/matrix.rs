@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{BIN, Harness, assert_nothing_left, serial};
+use common::{BIN, Harness, assert_nothing_left, boot_slot};
 use serde_json::Value;
 
 const KEYCLOAK: &str = mcp_authz_harness::config::DEFAULT_KEYCLOAK_VERSION;
@@ -21,7 +21,7 @@ fn read(path: &std::path::Path) -> Value {
 
 #[test]
 fn two_releases_share_one_keycloak_and_merge_into_one_matrix() {
-    let _serial = serial();
+    let _slot = boot_slot();
     let out = tempfile::tempdir().unwrap().keep();
     let mut cmd = Command::new(BIN);
     cmd.args(["matrix", "--keycloak-versions", KEYCLOAK])

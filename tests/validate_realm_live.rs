@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{BIN, assert_nothing_left, serial};
+use common::{BIN, assert_nothing_left, boot_slot};
 use serde_json::{Value, json};
 
 /// The run id and run dir from the `run <id> in <dir>` line on stderr.
@@ -26,7 +26,7 @@ fn run_started(stderr: &str) -> (String, std::path::PathBuf) {
 /// regress, and only them.
 #[test]
 fn the_misnamed_exchange_attribute_regresses_the_checks_that_need_the_switch() {
-    let _serial = serial();
+    let _slot = boot_slot();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let report_dir = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
@@ -125,7 +125,7 @@ fn the_misnamed_exchange_attribute_regresses_the_checks_that_need_the_switch() {
 /// not only what Keycloak does.
 #[test]
 fn dropping_the_basic_scope_regresses_the_resource_server_and_the_mcp_server() {
-    let _serial = serial();
+    let _slot = boot_slot();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let report_dir = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)

@@ -5,18 +5,40 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, channel};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use mcp_authz_harness::stack::process::processes_with_marker;
 
 pub mod procfs;
 
-static SERIAL: Mutex<()> = Mutex::new(());
+/// How many tests of one test binary boot their stacks at the same time. Two keep both
+/// cores busy: a run that boots Keycloak computes for less than half its wall time (it
+/// waits on Keycloak, on processes it killed, on timeouts it provoked), and concurrent
+/// runs on one machine are a supported use (tests/concurrency.rs).
+const BOOT_SLOTS: usize = 2;
 
-/// Tests that boot Keycloak take turns.
-pub fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+static BOOTING: Mutex<usize> = Mutex::new(0);
+static SLOT_FREED: Condvar = Condvar::new();
+
+/// A slot among [`BOOT_SLOTS`], held until dropped.
+pub struct BootSlot(());
+
+impl Drop for BootSlot {
+    fn drop(&mut self) {
+        *BOOTING.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        SLOT_FREED.notify_one();
+    }
+}
+
+/// Tests that boot Keycloak take one of [`BOOT_SLOTS`] slots, waiting for one to be free.
+pub fn boot_slot() -> BootSlot {
+    let mut booting = BOOTING.lock().unwrap_or_else(|e| e.into_inner());
+    while *booting >= BOOT_SLOTS {
+        booting = SLOT_FREED.wait(booting).unwrap_or_else(|e| e.into_inner());
+    }
+    *booting += 1;
+    BootSlot(())
 }
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mcp-authz-harness");
