@@ -2,12 +2,10 @@
 //! boots; each release gets a cell with a full report naming its release; the merged
 //! matrix holds both cells; nothing is left behind.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{BIN, Harness, assert_nothing_left, boot_slot};
+use crate::common::{BIN, Harness, assert_nothing_left, boot_slot};
 use serde_json::Value;
 
 const KEYCLOAK: &str = mcp_authz_harness::config::DEFAULT_KEYCLOAK_VERSION;

@@ -7,15 +7,13 @@
 //! few checks against it (`--backend external`) adds a second harness, its ChromeDriver
 //! and Chromium logging in, sampled until it ends.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::procfs::{self, Listener};
-use common::{Harness, boot_slot};
+use crate::common::procfs::{self, Listener};
+use crate::common::{self, Harness, boot_slot};
 use mcp_authz_harness::stack::process::processes_with_marker;
 
 /// What was seen of one process over the samples.

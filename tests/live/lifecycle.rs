@@ -5,12 +5,10 @@
 //! says: processes by the run marker in /proc, the run directory on disk, and clients in
 //! Keycloak itself.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Harness, boot_slot, sweep};
+use crate::common::{self, Harness, boot_slot, sweep};
 use mcp_authz_harness::checks::{Area, Check, CheckCtx, CheckResult, Subject};
 use mcp_authz_harness::config::StackArgs;
 use mcp_authz_harness::progress::Progress;

@@ -7,12 +7,10 @@
 //! builds the images. Without an engine these tests say so and pass, except under
 //! `CI=true`, where a missing engine is a failure.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Harness, boot_slot};
+use crate::common::{BIN, Harness, boot_slot};
 use mcp_authz_harness::stack::containers::engine::{Engine, RUN_LABEL};
 use mcp_authz_harness::stack::process::processes_with_marker;
 

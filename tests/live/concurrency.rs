@@ -1,12 +1,10 @@
 //! Two harnesses on one machine: the second run on a report dir refuses at once instead of
 //! mixing its reports with the first's, and `sweep` leaves a running run's clients alone.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Harness, boot_slot, sweep};
+use crate::common::{self, BIN, Harness, boot_slot, sweep};
 
 /// Both runs use the default report dir (`target/conformance` under their shared cwd).
 #[test]

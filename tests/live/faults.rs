@@ -9,13 +9,11 @@
 //! those tests boot Keycloak, two at most at a time (`common::boot_slot`), and select a
 //! few checks only.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Harness, boot_slot, procfs};
+use crate::common::{self, Harness, boot_slot, procfs};
 use mcp_authz_harness::stack::process::processes_with_marker;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
@@ -26,7 +24,7 @@ use serde_json::Value;
 struct Secrets(BTreeMap<String, String>);
 
 impl Secrets {
-    /// Reads the environments of the run's processes (as tests/exposure.rs does): Keycloak's
+    /// Reads the environments of the run's processes (as `exposure.rs` does): Keycloak's
     /// bootstrap admin password, the MCP server's client secret and Fernet key.
     fn learn(&mut self, run_id: &str) {
         for (pid, _) in processes_with_marker(run_id) {

@@ -1,13 +1,11 @@
 //! Bad input on the command line: every flag with a wrong value gives exit 2 and an error
 //! naming the flag (or the file) and what to do, at once: no panic, no hang, no boot.
 
-mod common;
-
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::BIN;
+use crate::common::{self, BIN};
 
 /// One invocation: its arguments and a text its error must contain.
 struct Case {

@@ -2,13 +2,11 @@
 //! Keycloak, imports the baseline and the changed realm side by side, runs the selected
 //! checks on both, and leaves nothing behind.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{BIN, assert_nothing_left, boot_slot};
+use crate::common::{BIN, assert_nothing_left, boot_slot};
 use serde_json::{Value, json};
 
 /// The run id and run dir from the `run <id> in <dir>` line on stderr.

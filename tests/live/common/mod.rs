@@ -1,5 +1,4 @@
 //! Helpers for tests that drive the built binary as a user would.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -12,10 +11,10 @@ use mcp_authz_harness::stack::process::processes_with_marker;
 
 pub mod procfs;
 
-/// How many tests of one test binary boot their stacks at the same time. Two keep both
-/// cores busy: a run that boots Keycloak computes for less than half its wall time (it
-/// waits on Keycloak, on processes it killed, on timeouts it provoked), and concurrent
-/// runs on one machine are a supported use (tests/concurrency.rs).
+/// How many tests boot their stacks at the same time. Two keep both cores busy: a run
+/// that boots Keycloak computes for less than half its wall time (it waits on Keycloak,
+/// on processes it killed, on timeouts it provoked), and concurrent runs on one machine
+/// are a supported use (`concurrency.rs`).
 const BOOT_SLOTS: usize = 2;
 
 static BOOTING: Mutex<usize> = Mutex::new(0);
