@@ -474,7 +474,9 @@ async fn garbage_token(ctx: &CheckCtx) -> CheckResult {
     let kid = header.kid.context("Keycloak's token has no kid")?;
     let valid_what = format!("a valid token of {client}");
     bearer::expect_accepted(ctx, &url, &valid.access_token, &valid_what).await?;
-    let resigned = crate::oauth::forge::ForgeKey::generate()?.sign(&claims, &kid)?;
+    let resigned = crate::oauth::forge::ForgeKey::shared()
+        .await?
+        .sign(&claims, &kid)?;
     let garbage = [
         (
             "an opaque random token".to_owned(),

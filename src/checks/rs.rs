@@ -284,7 +284,7 @@ async fn wrong_key(ctx: &CheckCtx) -> CheckResult {
     let base = base(ctx)?;
     let (claims, jwk) = control(ctx, &base).await?;
     let kid = jwk.common.key_id.clone().unwrap_or_default();
-    let forged = forge::ForgeKey::generate()?.sign(&claims, &kid)?;
+    let forged = forge::ForgeKey::shared().await?.sign(&claims, &kid)?;
     expect_refused(
         ctx,
         &base,
@@ -321,7 +321,9 @@ async fn hs256_confusion(ctx: &CheckCtx) -> CheckResult {
 async fn unknown_kid(ctx: &CheckCtx) -> CheckResult {
     let base = base(ctx)?;
     let (claims, _) = control(ctx, &base).await?;
-    let forged = forge::ForgeKey::generate()?.sign(&claims, "unknown-kid-mcp-authz-harness")?;
+    let forged = forge::ForgeKey::shared()
+        .await?
+        .sign(&claims, "unknown-kid-mcp-authz-harness")?;
     expect_refused(ctx, &base, &forged, "the same claims under an unknown kid").await
 }
 

@@ -133,7 +133,9 @@ pub(super) async fn foreign_signatures(ctx: &CheckCtx) -> CheckResult {
         ),
         (
             format!("the same claims signed RS256 by the harness's own key (kid {HARNESS_KID})"),
-            crate::oauth::forge::ForgeKey::generate()?.sign(&claims, HARNESS_KID)?,
+            crate::oauth::forge::ForgeKey::shared()
+                .await?
+                .sign(&claims, HARNESS_KID)?,
         ),
     ];
     let mut seen = Vec::new();
