@@ -3,13 +3,14 @@
 in pairs run back to back (so both see the same machine), and renders the timing
 section of docs/validate-a-config-change.md from every bench/results/validate-realm-*.json.
 
-    python3 bench/validate_realm.py [--pairs 2] [--realm fixtures/realms/change-no-basic-scope.json]
+    python3 bench/validate_realm.py [--pairs 2] [--realm fixtures/realms/change-no-basic-scope.json] [--cpus N]
     python3 bench/validate_realm.py --render-only
     python3 bench/validate_realm.py --print-section   # what the doc should contain (tests)
 
 Uses the debug binary (`cargo build` first). The ratio of each pair is the live diff's
 wall time over the plain run's: the live diff runs the whole catalogue on two realms
-(two MCP server deployments, two stand-ins) in one Keycloak.
+(two MCP server deployments, two stand-ins) in one Keycloak. `--cpus N` pins both runs
+(and everything they start) to the first N CPUs, to see how the ratio depends on cores.
 """
 import argparse
 import glob
@@ -182,7 +183,9 @@ def machine():
     load = os.getloadavg()
     mem_kib = int(open("/proc/meminfo").readline().split()[1])
     return {
-        "cpus": os.cpu_count(),
+        # The CPUs the runs may use (fewer than the machine's with --cpus).
+        "cpus": len(os.sched_getaffinity(0)),
+        "machine_cpus": os.cpu_count(),
         "memory_gib": round(mem_kib / 1024 / 1024),
         "kernel": platform.release(),
         "load_at_start": [round(x, 2) for x in load],
@@ -202,11 +205,16 @@ def render_section():
             r = json.load(f)
         m = r["machine"]
         comps = r["pairs"][0]["components"]
+        cpus = f"{m['cpus']} CPUs"
+        pinned = ""
+        if m.get("machine_cpus", m["cpus"]) != m["cpus"]:
+            cpus = f"{m['cpus']} of the machine's {m['machine_cpus']} CPUs"
+            pinned = f" --cpus {m['cpus']}"
         lines += [
-            f"Measured {r['date']} at commit {r['commit']} on {m['cpus']} CPUs, {m['memory_gib']} GiB,"
+            f"Measured {r['date']} at commit {r['commit']} on {cpus}, {m['memory_gib']} GiB,"
             f" Linux {m['kernel']} (load average at start {', '.join(map(str, m['load_at_start']))});"
             f" Keycloak {comps['keycloak']}, nextcloud-mcp-server {comps['mcp-server']}, Nextcloud {comps['nextcloud']};"
-            f" `python3 bench/validate_realm.py --pairs {len(r['pairs'])} --realm {r['realm']}`"
+            f" `python3 bench/validate_realm.py --pairs {len(r['pairs'])} --realm {r['realm']}{pinned}`"
             " (raw figures in `bench/results/`):",
             "",
             "| pair | plain `run` s | live diff s | ratio | run: boot.keycloak / checks / teardown s | live diff: boot.keycloak / checks / teardown s |",
@@ -256,6 +264,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=2)
     ap.add_argument("--realm", default="fixtures/realms/change-no-basic-scope.json")
+    ap.add_argument("--cpus", type=int, help="pin the runs to the first N CPUs")
     ap.add_argument("--render-only", action="store_true")
     ap.add_argument("--print-section", action="store_true")
     args = ap.parse_args()
@@ -267,6 +276,12 @@ def main():
             sys.exit(f"{BIN} is missing: run `cargo build` first")
         if args.pairs < 1:
             sys.exit("--pairs must be at least 1")
+        if args.cpus is not None:
+            allowed = sorted(os.sched_getaffinity(0))
+            if not 1 <= args.cpus <= len(allowed):
+                sys.exit(f"--cpus must be between 1 and {len(allowed)}, the CPUs this process may use")
+            # Inherited by the harness and everything it starts.
+            os.sched_setaffinity(0, allowed[: args.cpus])
         record = {
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "commit": commit(),
