@@ -438,9 +438,7 @@ fn an_mcp_server_release_pypi_lacks_fails_mcp_01() {
     );
     let (run_id, run_dir) = h.run_started();
     let status = h.wait(Duration::from_secs(400));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(h.report_dir.join("report.json")).unwrap())
-            .unwrap();
+    let report = h.report();
     let mcp01 = &report["checks"][0];
     assert_eq!(mcp01["id"], "MCP-01");
     assert_eq!(mcp01["status"], "fail", "{mcp01}");

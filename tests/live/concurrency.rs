@@ -54,9 +54,7 @@ fn a_second_run_on_the_same_report_dir_refuses_at_once() {
     first.wait_until(Duration::from_secs(120), "Keycloak booting", || {
         !mcp_authz_harness::stack::process::processes_with_marker(&first_id).is_empty()
     });
-    first.signal(nix::sys::signal::Signal::SIGINT);
-    let status = first.wait(Duration::from_secs(60));
-    assert_eq!(status.code(), Some(130), "{}", first.stderr());
+    first.interrupt(130, Duration::from_secs(60));
     common::assert_nothing_left(&first_id, &first_dir, Duration::from_secs(15));
 }
 
@@ -107,9 +105,7 @@ fn sweep_during_a_run_deletes_nothing_of_it() {
         "the run after the sweep:\n{}",
         run.stderr()
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.report_dir.join("report.json")).unwrap())
-            .unwrap();
+    let report = run.report();
     assert_eq!(
         report["teardown"]["clients_left"], 0,
         "{}",
@@ -121,13 +117,7 @@ fn sweep_during_a_run_deletes_nothing_of_it() {
 
     let up_run = stack["run_id"].as_str().unwrap().to_owned();
     let up_dir = std::path::PathBuf::from(stack["run_dir"].as_str().unwrap());
-    up.signal(nix::sys::signal::Signal::SIGINT);
-    assert_eq!(
-        up.wait(Duration::from_secs(60)).code(),
-        Some(0),
-        "{}",
-        up.stderr()
-    );
+    up.interrupt(0, Duration::from_secs(60));
     common::assert_nothing_left(&up_run, &up_dir, Duration::from_secs(10));
 }
 
@@ -150,10 +140,7 @@ fn two_runs_at_once_are_both_green_and_independent() {
         (&b, b_status, &b_id, ["DCR-01", "DCR-05"]),
     ] {
         assert_eq!(status.code(), Some(0), "run {id}:\n{}", h.stderr());
-        let report: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(h.report_dir.join("report.json")).unwrap(),
-        )
-        .unwrap();
+        let report = h.report();
         assert_eq!(&report["run_id"], id.as_str());
         let ran: Vec<&str> = report["checks"]
             .as_array()

@@ -31,14 +31,7 @@ fn sigint_while_keycloak_boots_leaves_nothing() {
                 .any(|(_, cmd)| cmd.contains("java"))
         },
     );
-    h.signal(nix::sys::signal::Signal::SIGINT);
-    let status = h.wait(Duration::from_secs(60));
-    assert_eq!(
-        status.code(),
-        Some(130),
-        "exit status after SIGINT; stderr:\n{}",
-        h.stderr()
-    );
+    h.interrupt(130, Duration::from_secs(60));
     common::assert_nothing_left(&run_id, &run_dir, Duration::from_secs(15));
 }
 
@@ -247,9 +240,7 @@ fn external_runs_against_up_match_native_and_clean_up() {
     let all = external("REALM,DCR,PKCE,TOKEN,EXCHANGE,RS,MCP,STORAGE");
     let mut h = Harness::spawn(&strs(&all), &[]);
     let status = h.wait(Duration::from_secs(900));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(h.report_dir.join("report.json")).unwrap())
-            .unwrap();
+    let report = h.report();
     assert_eq!(report["backend"], "external");
     assert_eq!(report["components"]["nextcloud"], "stand-in");
     assert_eq!(
@@ -270,9 +261,7 @@ fn external_runs_against_up_match_native_and_clean_up() {
     let dcr = external("DCR");
     let mut h = Harness::spawn(&strs(&dcr), &[]);
     h.wait_for_line("pass  DCR-01", Duration::from_secs(60));
-    h.signal(nix::sys::signal::Signal::SIGINT);
-    let status = h.wait(Duration::from_secs(60));
-    assert_eq!(status.code(), Some(130), "stderr:\n{}", h.stderr());
+    h.interrupt(130, Duration::from_secs(60));
     let listed = sweep(&kc, &admin, &password, &["--older-than", "0s"]);
     assert!(
         listed.contains("sweep: 0 harness client(s)"),
@@ -298,14 +287,7 @@ fn external_runs_against_up_match_native_and_clean_up() {
 
     let run_id = stack["run_id"].as_str().unwrap().to_owned();
     let run_dir = std::path::PathBuf::from(stack["run_dir"].as_str().unwrap());
-    up.signal(nix::sys::signal::Signal::SIGINT);
-    let status = up.wait(Duration::from_secs(60));
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "up after SIGINT; stderr:\n{}",
-        up.stderr()
-    );
+    up.interrupt(0, Duration::from_secs(60));
     common::assert_nothing_left(&run_id, &run_dir, Duration::from_secs(5));
 }
 
@@ -320,9 +302,7 @@ fn a_kept_run_dir_holds_no_secret_in_clear() {
     );
     let (_, run_dir) = h.run_started();
     let status = h.wait(Duration::from_secs(600));
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(h.report_dir.join("report.json")).unwrap())
-            .unwrap();
+    let json = h.report();
     let kept = run_dir.exists();
     let _ = std::fs::remove_dir_all(&run_dir);
     assert_eq!(

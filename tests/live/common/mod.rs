@@ -182,6 +182,27 @@ impl Harness {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).unwrap();
     }
 
+    /// Ctrl-C: SIGINT, then the exit within `timeout` with status `expected` (130 for an
+    /// interrupted run, 0 for `up`, whose Ctrl-C is how it ends).
+    pub fn interrupt(&mut self, expected: i32, timeout: Duration) {
+        self.signal(nix::sys::signal::Signal::SIGINT);
+        let status = self.wait(timeout);
+        assert_eq!(
+            status.code(),
+            Some(expected),
+            "exit status after SIGINT; output:\n{}",
+            self.stderr()
+        );
+    }
+
+    /// The run's `report.json`, parsed.
+    pub fn report(&self) -> serde_json::Value {
+        let path = self.report_dir.join("report.json");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; output:\n{}", path.display(), self.stderr()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
     /// Waits for the process to exit (killing it on timeout, and failing).
     pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
