@@ -2,7 +2,7 @@
 //! (authorization code + PKCE S256, by the harness's own DCR-registered public client),
 //! cached per user and scope set, refreshed when they near expiry.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -23,7 +23,13 @@ const MIN_REMAINING: Duration = Duration::from_secs(60);
 pub struct UserTokens {
     login_client: tokio::sync::OnceCell<Registration>,
     cache: tokio::sync::Mutex<HashMap<String, (Tokens, Instant)>>,
+    /// Users whose browser profile holds a Keycloak session that later logins reuse.
+    with_sso: tokio::sync::Mutex<HashSet<String>>,
 }
+
+/// The scope whose first redemption in a session ends that session (see
+/// [`Session::keep_sso`]).
+const OFFLINE_ACCESS: &str = "offline_access";
 
 /// The outcome of one browser authorization, for checks that need more than tokens.
 pub struct Authorized {
@@ -125,6 +131,47 @@ impl Session {
         scope: &str,
         label: &str,
     ) -> anyhow::Result<Authorized> {
+        self.keep_sso(http, user, scope).await;
+        let authorized = self.authorize_user_once(http, user, scope, label).await?;
+        if !asks_offline_access(scope) {
+            self.tokens.with_sso.lock().await.insert(user.to_owned());
+        }
+        Ok(authorized)
+    }
+
+    /// Keycloak (26.1 and later) removes the session a login created when the first code
+    /// redeemed in it asked for `offline_access`, so every later flow of that user logs in
+    /// again: a password hash in Keycloak and a login page in Chromium each time (the
+    /// scope map's 30-odd flows all ask for it but one). Before the first such flow of a
+    /// user, one for `openid` alone logs in and leaves a session later flows reuse. That
+    /// flow's failure only costs those logins, so it is logged, not raised: the flow
+    /// that needs the token logs in itself, as it would have anyway.
+    async fn keep_sso(&self, http: &Http, user: &str, scope: &str) {
+        if !asks_offline_access(scope) {
+            return;
+        }
+        let mut with_sso = self.tokens.with_sso.lock().await;
+        if with_sso.contains(user) {
+            return;
+        }
+        match self
+            .authorize_user_once(http, user, "openid", &format!("sso-{user}"))
+            .await
+        {
+            Ok(_) => {
+                with_sso.insert(user.to_owned());
+            }
+            Err(e) => tracing::debug!("a session for {user} to reuse: {e:#}"),
+        }
+    }
+
+    async fn authorize_user_once(
+        &self,
+        http: &Http,
+        user: &str,
+        scope: &str,
+        label: &str,
+    ) -> anyhow::Result<Authorized> {
         let client = self.login_client(http).await?;
         let meta = self.provider(http).await?;
         let (pkce, state, nonce) = (Pkce::new(), random_value(), random_value());
@@ -157,5 +204,23 @@ impl Session {
             client_id: client.client_id.clone(),
             nonce,
         })
+    }
+}
+
+fn asks_offline_access(scope: &str) -> bool {
+    scope.split_whitespace().any(|s| s == OFFLINE_ACCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::asks_offline_access;
+
+    #[test]
+    fn offline_access_is_asked_only_as_a_whole_scope() {
+        assert!(asks_offline_access("openid offline_access notes.read"));
+        assert!(asks_offline_access("offline_access"));
+        assert!(!asks_offline_access("openid notes.read"));
+        assert!(!asks_offline_access("openid offline_access_x"));
+        assert!(!asks_offline_access(""));
     }
 }
