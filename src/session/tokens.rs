@@ -23,7 +23,8 @@ const MIN_REMAINING: Duration = Duration::from_secs(60);
 pub struct UserTokens {
     login_client: tokio::sync::OnceCell<Registration>,
     cache: tokio::sync::Mutex<HashMap<String, (Tokens, Instant)>>,
-    /// Users whose browser profile holds a Keycloak session that later logins reuse.
+    /// Users whose browser profile holds a Keycloak session that later logins reuse, or
+    /// for whom starting one failed (it is not tried again).
     with_sso: tokio::sync::Mutex<HashSet<String>>,
 }
 
@@ -144,24 +145,21 @@ impl Session {
     /// again: a password hash in Keycloak and a login page in Chromium each time (the
     /// scope map's 30-odd flows all ask for it but one). Before the first such flow of a
     /// user, one for `openid` alone logs in and leaves a session later flows reuse. That
-    /// flow's failure only costs those logins, so it is logged, not raised: the flow
-    /// that needs the token logs in itself, as it would have anyway.
+    /// flow's failure only costs those logins, so it is logged, not raised, and not
+    /// retried: the flows that need tokens log in themselves, as they would have anyway.
     async fn keep_sso(&self, http: &Http, user: &str, scope: &str) {
         if !asks_offline_access(scope) {
             return;
         }
         let mut with_sso = self.tokens.with_sso.lock().await;
-        if with_sso.contains(user) {
+        if !with_sso.insert(user.to_owned()) {
             return;
         }
-        match self
+        let started = self
             .authorize_user_once(http, user, "openid", &format!("sso-{user}"))
-            .await
-        {
-            Ok(_) => {
-                with_sso.insert(user.to_owned());
-            }
-            Err(e) => tracing::debug!("a session for {user} to reuse: {e:#}"),
+            .await;
+        if let Err(e) = started {
+            tracing::debug!("a session for {user} to reuse: {e:#}");
         }
     }
 
