@@ -69,18 +69,7 @@ fn sweep_during_a_run_deletes_nothing_of_it() {
     let admin = stack["keycloak"]["admin_user"].as_str().unwrap().to_owned();
     let password = stack["keycloak"]["admin_password"].as_str().unwrap();
 
-    let mut run = Harness::spawn(
-        &[
-            "run",
-            "--backend",
-            "external",
-            "--stack",
-            &stack_path,
-            "--only",
-            "DCR",
-        ],
-        &[],
-    );
+    let mut run = Harness::run_external(&stack_path, "DCR");
     let (run_id, _) = run.run_started();
     run.wait_for_line("pass  DCR-01", Duration::from_secs(120));
     let swept = sweep(&kc, &admin, password, &["--older-than", "0s", "--yes"]);
@@ -115,10 +104,7 @@ fn sweep_during_a_run_deletes_nothing_of_it() {
     let after = sweep(&kc, &admin, password, &["--older-than", "0s"]);
     assert!(!after.contains(&format!("run {run_id}")), "{after}");
 
-    let up_run = stack["run_id"].as_str().unwrap().to_owned();
-    let up_dir = std::path::PathBuf::from(stack["run_dir"].as_str().unwrap());
-    up.interrupt(0, Duration::from_secs(60));
-    common::assert_nothing_left(&up_run, &up_dir, Duration::from_secs(10));
+    up.stop_up(&stack, Duration::from_secs(10));
 }
 
 /// Two runs at once, each with its own report dir, sharing the cache (distribution,

@@ -118,18 +118,7 @@ fn a_running_stack_listens_on_loopback_keeps_its_dirs_private_and_no_secret_in_a
     }
     seen.sample(up.pid(), &up_run);
 
-    let mut run = Harness::spawn(
-        &[
-            "run",
-            "--backend",
-            "external",
-            "--stack",
-            &stack_path,
-            "--only",
-            "PKCE-01,MCP-03,RS-01",
-        ],
-        &[],
-    );
+    let mut run = Harness::run_external(&stack_path, "PKCE-01,MCP-03,RS-01");
     let (run_id, run_dir) = run.run_started();
     assert_private_dir(&run_dir);
     let deadline = Instant::now() + Duration::from_secs(300);

@@ -192,10 +192,6 @@ async fn failing_checks_scenario() {
     common::assert_nothing_left(&run_id, &run_dir, Duration::from_secs(5));
 }
 
-fn strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
-
 /// The path ending in `ext` that a failure detail names.
 fn path_in(detail: &str, ext: &str) -> std::path::PathBuf {
     let word = detail
@@ -222,23 +218,9 @@ fn external_runs_against_up_match_native_and_clean_up() {
         .as_str()
         .unwrap()
         .to_owned();
-    let external = |only: &str| {
-        [
-            "run",
-            "--backend",
-            "external",
-            "--stack",
-            &stack_path,
-            "--only",
-            only,
-        ]
-        .map(str::to_owned)
-        .to_vec()
-    };
 
     // The whole catalogue, statuses as native.
-    let all = external("REALM,DCR,PKCE,TOKEN,EXCHANGE,RS,MCP,STORAGE");
-    let mut h = Harness::spawn(&strs(&all), &[]);
+    let mut h = Harness::run_external(&stack_path, "REALM,DCR,PKCE,TOKEN,EXCHANGE,RS,MCP,STORAGE");
     let status = h.wait(Duration::from_secs(900));
     let report = h.report();
     assert_eq!(report["backend"], "external");
@@ -258,8 +240,7 @@ fn external_runs_against_up_match_native_and_clean_up() {
     assert_eq!(status.code(), Some(0), "stderr:\n{}", h.stderr());
 
     // SIGINT while checks run: the orderly teardown deletes every client it registered.
-    let dcr = external("DCR");
-    let mut h = Harness::spawn(&strs(&dcr), &[]);
+    let mut h = Harness::run_external(&stack_path, "DCR");
     h.wait_for_line("pass  DCR-01", Duration::from_secs(60));
     h.interrupt(130, Duration::from_secs(60));
     let listed = sweep(&kc, &admin, &password, &["--older-than", "0s"]);
@@ -269,7 +250,7 @@ fn external_runs_against_up_match_native_and_clean_up() {
     );
 
     // SIGKILL while checks run: nothing can delete the clients but sweep.
-    let mut h = Harness::spawn(&strs(&dcr), &[]);
+    let mut h = Harness::run_external(&stack_path, "DCR");
     h.wait_for_line("pass  DCR-01", Duration::from_secs(60));
     h.signal(nix::sys::signal::Signal::SIGKILL);
     h.wait(Duration::from_secs(10));
@@ -285,10 +266,7 @@ fn external_runs_against_up_match_native_and_clean_up() {
         sweep(&kc, &admin, &password, &[]).contains("sweep: 0 harness client(s) older than 30m")
     );
 
-    let run_id = stack["run_id"].as_str().unwrap().to_owned();
-    let run_dir = std::path::PathBuf::from(stack["run_dir"].as_str().unwrap());
-    up.interrupt(0, Duration::from_secs(60));
-    common::assert_nothing_left(&run_id, &run_dir, Duration::from_secs(5));
+    up.stop_up(&stack, Duration::from_secs(5));
 }
 
 /// `--keep` keeps the run dir and its logs, redacted: the run's own secret scan (which

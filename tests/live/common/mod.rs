@@ -64,6 +64,21 @@ impl Harness {
         Self::spawn_command(cmd, report)
     }
 
+    /// `run --backend external --stack <stack_path> --only <only>`: checks against the
+    /// stack an `up` keeps running.
+    pub fn run_external(stack_path: &str, only: &str) -> Self {
+        let args = [
+            "run",
+            "--backend",
+            "external",
+            "--stack",
+            stack_path,
+            "--only",
+            only,
+        ];
+        Self::spawn(&args, &[])
+    }
+
     /// Starts `cmd` (the binary with its arguments, cwd and environment set) as a harness
     /// whose reports are in `report_dir` (removed when it is dropped).
     pub fn spawn_command(mut cmd: Command, report: PathBuf) -> Self {
@@ -193,6 +208,15 @@ impl Harness {
             "exit status after SIGINT; output:\n{}",
             self.stderr()
         );
+    }
+
+    /// Ends an `up` as its user does (Ctrl-C, exit 0), then asserts that nothing of the
+    /// stack it described in `stack` (its stack.json) is left within `grace`.
+    pub fn stop_up(&mut self, stack: &serde_json::Value, grace: Duration) {
+        let run_id = stack["run_id"].as_str().unwrap().to_owned();
+        let run_dir = PathBuf::from(stack["run_dir"].as_str().unwrap());
+        self.interrupt(0, Duration::from_secs(60));
+        assert_nothing_left(&run_id, &run_dir, grace);
     }
 
     /// The run's `report.json`, parsed.
