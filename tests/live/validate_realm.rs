@@ -19,40 +19,41 @@ fn run_started(stderr: &str) -> (String, std::path::PathBuf) {
     (id.trim().to_owned(), dir.trim().into())
 }
 
+/// `validate-realm <realm> --only <only> --format json` from the repository root, which
+/// exits 1 (the change regresses checks): its JSON report, stdout and stderr.
+fn live_diff(realm: &str, only: &str, report_dir: &Path) -> (Value, String, String) {
+    let out = Command::new(BIN)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["validate-realm", realm, "--only", only, "--format", "json"])
+        .arg("--report-dir")
+        .arg(report_dir)
+        .env("CI", "true")
+        .env_remove("KEYCLOAK_VERSION")
+        .output()
+        .expect("the harness binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let report = serde_json::from_str(&stdout).expect("JSON on stdout");
+    (report, stdout, stderr)
+}
+
 /// The done-when of issue 8: the MCP server's client with the misnamed keys instead of
 /// `standard.token.exchange.enabled` makes the exchange checks that need the switch
 /// regress, and only them.
 #[test]
 fn the_misnamed_exchange_attribute_regresses_the_checks_that_need_the_switch() {
     let _slot = boot_slot();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let report_dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .current_dir(root)
-        .args([
-            "validate-realm",
-            "fixtures/realms/misnamed-exchange-attribute.json",
-            "--only",
-            "EXCHANGE,REALM",
-            "--format",
-            "json",
-            "--report-dir",
-        ])
-        .arg(report_dir.path())
-        .env("CI", "true")
-        .env_remove("KEYCLOAK_VERSION")
-        .output()
-        .expect("the harness binary runs");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
+    let (report, stdout, stderr) = live_diff(
+        "fixtures/realms/misnamed-exchange-attribute.json",
+        "EXCHANGE,REALM",
+        report_dir.path(),
     );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    let report: Value = serde_json::from_str(&stdout).expect("JSON on stdout");
 
     // Keycloak refuses "not enabled" before it looks at the subject token, the audience
     // or the requested type, so every exchange by nextcloud-mcp-server that is not refused
@@ -124,34 +125,12 @@ fn the_misnamed_exchange_attribute_regresses_the_checks_that_need_the_switch() {
 #[test]
 fn dropping_the_basic_scope_regresses_the_resource_server_and_the_mcp_server() {
     let _slot = boot_slot();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let report_dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .current_dir(root)
-        .args([
-            "validate-realm",
-            "fixtures/realms/change-no-basic-scope.json",
-            "--only",
-            "PKCE-02,RS-01,RS-03,MCP-03,MCP-11",
-            "--format",
-            "json",
-            "--report-dir",
-        ])
-        .arg(report_dir.path())
-        .env("CI", "true")
-        .env_remove("KEYCLOAK_VERSION")
-        .output()
-        .expect("the harness binary runs");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
+    let (report, stdout, stderr) = live_diff(
+        "fixtures/realms/change-no-basic-scope.json",
+        "PKCE-02,RS-01,RS-03,MCP-03,MCP-11",
+        report_dir.path(),
     );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    let report: Value = serde_json::from_str(&stdout).expect("JSON on stdout");
     assert_eq!(
         report["regressions"],
         json!(["PKCE-02", "RS-01", "MCP-11"]),
